@@ -1,0 +1,54 @@
+"""The one exception hierarchy of maildesk."""
+
+from __future__ import annotations
+
+
+class MaildeskError(Exception):
+    """Base of every error maildesk raises on purpose."""
+
+
+class ConfigError(MaildeskError):
+    """The configuration is invalid; ``key`` is the TOML key path at fault."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        self.key = key
+        self.problem = problem
+        super().__init__(f"{key}: {problem}" if key else problem)
+
+
+class StoreUnavailable(MaildeskError):
+    """The database cannot take a write right now (locked, read-only, disk full).
+
+    A temporary condition: the message stays where it came from and is retried.
+    """
+
+
+class MailboxError(MaildeskError):
+    """A mailbox could not be read (connection, login, protocol); retried with backoff."""
+
+
+class NotFound(MaildeskError):
+    """A ticket, message or quarantine entry with that id does not exist."""
+
+
+class Disposition(MaildeskError):
+    """Raised by an intake step to decide a message's fate; caught in one place."""
+
+
+class Quarantine(Disposition):
+    """The message cannot become (part of) a ticket; keep it with a reason."""
+
+    def __init__(self, reason: str, *, kind: str = "error", ticket_id: int | None = None) -> None:
+        self.reason = reason
+        self.kind = kind
+        self.ticket_id = ticket_id
+        super().__init__(reason)
+
+
+class Duplicate(Disposition):
+    """The message is already stored (same Message-ID or same raw bytes)."""
+
+    def __init__(self, message_pk: int, why: str) -> None:
+        self.message_pk = message_pk
+        self.why = why
+        super().__init__(f"duplicate of message {message_pk} ({why})")
