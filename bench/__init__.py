@@ -1,0 +1,1 @@
+"""Benchmark scripts that score maildesk against shared corpora and other libraries."""
