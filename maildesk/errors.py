@@ -8,12 +8,16 @@ class MaildeskError(Exception):
 
 
 class ConfigError(MaildeskError):
-    """The configuration is invalid; ``key`` is the TOML key path at fault."""
+    """The configuration is invalid; ``key`` is the TOML key path at fault.
 
-    def __init__(self, key: str, problem: str) -> None:
+    ``problems`` holds every (key, problem) found, so one run reports them all.
+    """
+
+    def __init__(self, key: str, problem: str, *, more: tuple[tuple[str, str], ...] = ()) -> None:
         self.key = key
         self.problem = problem
-        super().__init__(f"{key}: {problem}" if key else problem)
+        self.problems = ((key, problem), *more)
+        super().__init__("\n".join(f"{k}: {p}" if k else p for k, p in self.problems))
 
 
 class StoreUnavailable(MaildeskError):

@@ -1,0 +1,207 @@
+"""Load maildesk.toml (or the embedded default) into typed, frozen settings."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from maildesk.config.schema import Option, Problems, in_range, is_address, is_name, non_empty, one_of, read_table, show
+from maildesk.errors import ConfigError
+from maildesk.intake.limits import Limits
+
+ENV_VAR = "MAILDESK_CONFIG"
+DEFAULT_FILE = "maildesk.toml"
+
+
+@dataclass(frozen=True)
+class DeskConfig:
+    name: str
+    address: str
+    data_dir: Path
+    secret_file: Path
+    db_busy_timeout_ms: int = 5000
+
+    @property
+    def domain(self) -> str:
+        return self.address.rpartition("@")[2]
+
+
+@dataclass(frozen=True)
+class MailboxConfig:
+    name: str
+    kind: str  # "imap" | "maildir"
+    path: Path | None = None
+    host: str = ""
+    port: int = 993
+    security: str = "ssl"
+    username: str = ""
+    password_env: str = ""
+    password_file: Path | None = None
+    folder: str = "INBOX"
+    processed_folder: str | None = None
+    quarantine_folder: str | None = None
+    idle: bool = True
+    poll_seconds: int = 60
+    key: str = ""  # the TOML key path, e.g. "mailbox[0]", for error messages
+
+    def password(self) -> str:
+        """Read the password from its configured source (never from the TOML itself)."""
+        if self.password_env:
+            value = os.environ.get(self.password_env)
+            if value is None:
+                raise ConfigError(f"{self.key}.password_env", f"environment variable {self.password_env} is not set")
+            return value
+        if self.password_file:
+            try:
+                return self.password_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"{self.key}.password_file", f"cannot read {self.password_file}: {exc.strerror}") from exc
+        return ""
+
+
+@dataclass(frozen=True)
+class Config:
+    desk: DeskConfig
+    mailboxes: tuple[MailboxConfig, ...]
+    limits: Limits
+    source: Path | None  # the file it came from; None for the embedded default
+
+    @property
+    def embedded(self) -> bool:
+        return self.source is None
+
+    def mailbox(self, name: str) -> MailboxConfig | None:
+        return next((m for m in self.mailboxes if m.name == name), None)
+
+
+DESK = {
+    "name": Option(str, "maildesk", non_empty),
+    "address": Option(str, check=is_address),
+    "data_dir": Option(str, "var", non_empty),
+    "secret_file": Option(str, "", help="defaults to <data_dir>/secret.key"),
+    "db_busy_timeout_ms": Option(int, 5000, in_range(0, 600_000)),
+}
+
+MAILBOX = {
+    "name": Option(str, check=is_name),
+    "kind": Option(str, check=one_of("imap", "maildir")),
+    "path": Option(str, ""),
+    "host": Option(str, ""),
+    "port": Option(int, 0, in_range(0, 65535)),
+    "security": Option(str, "ssl", one_of("ssl", "starttls", "none")),
+    "username": Option(str, ""),
+    "password_env": Option(str, ""),
+    "password_file": Option(str, ""),
+    "folder": Option(str, "INBOX", non_empty),
+    "processed_folder": Option(str, ""),
+    "quarantine_folder": Option(str, ""),
+    "idle": Option(bool, True),
+    "poll_seconds": Option(int, 60, in_range(1, 86400)),
+}
+
+LIMITS = {
+    "max_message_bytes": Option(int, Limits.max_message_bytes, in_range(1024, 2**31)),
+    "max_mime_depth": Option(int, Limits.max_mime_depth, in_range(1, 1000)),
+    "max_parts": Option(int, Limits.max_parts, in_range(1, 100_000)),
+    "max_header_lines": Option(int, Limits.max_header_lines, in_range(10, 100_000)),
+}
+
+TOP = {"desk", "mailbox", "limits"}
+
+
+def _mailbox(raw: Any, index: int, base: Path, problems: Problems) -> MailboxConfig | None:
+    where = f"mailbox[{index}]"
+    v = read_table(raw, where, MAILBOX, problems)
+    if v["kind"] == "maildir" and not v["path"]:
+        problems.add(f"{where}.path", "required for kind = \"maildir\"")
+    if v["kind"] == "imap":
+        if not v["host"]:
+            problems.add(f"{where}.host", "required for kind = \"imap\"")
+        if not v["username"]:
+            problems.add(f"{where}.username", "required for kind = \"imap\"")
+        if v["password_env"] and v["password_file"]:
+            problems.add(f"{where}.password_file", "give password_env or password_file, not both")
+        if isinstance(raw, dict) and "password" in raw:
+            problems.add(f"{where}.password", "never put a password in the file: use password_env or password_file")
+    if v["name"] is None or v["kind"] is None:
+        return None
+    port = v["port"] or {"ssl": 993}.get(v["security"], 143)
+    return MailboxConfig(
+        name=v["name"], kind=v["kind"], path=(base / v["path"]) if v["path"] else None,
+        host=v["host"], port=port, security=v["security"], username=v["username"],
+        password_env=v["password_env"], password_file=(base / v["password_file"]) if v["password_file"] else None,
+        folder=v["folder"], processed_folder=v["processed_folder"] or None,
+        quarantine_folder=v["quarantine_folder"] or None, idle=v["idle"], poll_seconds=v["poll_seconds"], key=where,
+    )
+
+
+def build(data: dict[str, Any], *, base: Path, source: Path | None) -> Config:
+    """Validate parsed TOML; raise one ConfigError listing every problem."""
+    problems = Problems()
+    for key in data:
+        if key not in TOP:
+            problems.add(key, f"unknown section (known sections: {', '.join(sorted(TOP))})")
+    desk_raw = data.get("desk")
+    if desk_raw is None:
+        problems.add("desk", "required section is missing")
+        desk_raw = {}
+    d = read_table(desk_raw, "desk", DESK, problems)
+    data_dir = base / (d["data_dir"] or "var")
+    desk = DeskConfig(d["name"], d["address"] or "", data_dir,
+                      base / d["secret_file"] if d["secret_file"] else data_dir / "secret.key",
+                      d["db_busy_timeout_ms"])
+    boxes_raw = data.get("mailbox", [])
+    if not isinstance(boxes_raw, list):
+        problems.add("mailbox", f"expected a list of [[mailbox]] tables, got {show(boxes_raw)}")
+        boxes_raw = []
+    boxes = [_mailbox(raw, i, base, problems) for i, raw in enumerate(boxes_raw)]
+    names = [b.name for b in boxes if b]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            problems.add(f"mailbox[{i}].name", f"duplicate mailbox name {show(name)}")
+    limits = Limits(**read_table(data.get("limits", {}), "limits", LIMITS, problems))
+    if problems:
+        (key, problem), *more = problems.items
+        raise ConfigError(key, problem, more=tuple(more))
+    return Config(desk=desk, mailboxes=tuple(b for b in boxes if b), limits=limits, source=source)
+
+
+def parse_toml(text: str, *, where: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("", f"{where}: not valid TOML: {exc}") from exc
+
+
+def embedded_text() -> str:
+    return resources.files("maildesk").joinpath("data/default.toml").read_text(encoding="utf-8")
+
+
+def starter_text() -> str:
+    return resources.files("maildesk").joinpath("data/starter.toml").read_text(encoding="utf-8")
+
+
+def resolve_path(explicit: str | os.PathLike[str] | None) -> Path | None:
+    """--config, else $MAILDESK_CONFIG, else ./maildesk.toml, else None (embedded default)."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR])
+    local = Path(DEFAULT_FILE)
+    return local if local.exists() else None
+
+
+def load_config(path: str | os.PathLike[str] | None = None, *, cwd: Path | None = None) -> Config:
+    """Load the configuration the CLI would use; raise ConfigError naming the key path."""
+    chosen = resolve_path(path)
+    if chosen is None:
+        return build(parse_toml(embedded_text(), where="embedded default"), base=cwd or Path.cwd(), source=None)
+    try:
+        text = chosen.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError("", f"cannot read config file {chosen}: {exc.strerror}") from exc
+    return build(parse_toml(text, where=str(chosen)), base=chosen.resolve().parent, source=chosen)

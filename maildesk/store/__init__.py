@@ -1,0 +1,84 @@
+"""The SQLite store: one connection, one transaction per message, all SQL behind it."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from maildesk.errors import StoreUnavailable
+from maildesk.store.ledger import LedgerStore
+from maildesk.store.quarantine import QuarantineStore
+from maildesk.store.schema import migrations
+from maildesk.store.tickets import TicketStore
+
+log = logging.getLogger("maildesk.store")
+
+DB_NAME = "maildesk.db"
+
+# sqlite3 raises OperationalError both for temporary conditions and for SQL bugs;
+# only these mean "try again later" (the message stays where it came from).
+_TEMPORARY = ("locked", "busy", "readonly", "read-only", "disk i/o", "disk is full",
+              "unable to open", "database or disk")
+
+
+def is_temporary(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and any(t in str(exc).lower() for t in _TEMPORARY)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Store:
+    """Owns the connection; exposes the ledger, tickets and quarantine repositories."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.ledger = LedgerStore(db)
+        self.tickets = TicketStore(db)
+        self.quarantine = QuarantineStore(db)
+
+    @classmethod
+    def open(cls, path: Path | str, *, busy_timeout_ms: int = 5000) -> Store:
+        """Open (creating and migrating if needed) the database at ``path``."""
+        try:
+            if str(path) != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            db = Database(conn)
+            if str(path) != ":memory:":
+                db.execute("PRAGMA journal_mode = WAL")
+                db.execute("PRAGMA synchronous = NORMAL")
+            migrations.apply(db)
+        except sqlite3.OperationalError as exc:
+            if is_temporary(exc):
+                raise StoreUnavailable(f"database {path}: {exc}") from exc
+            raise
+        except OSError as exc:
+            raise StoreUnavailable(f"database {path}: {exc}") from exc
+        return cls(db)
+
+    @classmethod
+    def memory(cls) -> Store:
+        return cls.open(":memory:")
+
+    @contextmanager
+    def atomic(self) -> Iterator[Store]:
+        """One transaction; temporary SQLite failures surface as StoreUnavailable."""
+        try:
+            with self.db.atomic():
+                yield self
+        except sqlite3.OperationalError as exc:
+            if is_temporary(exc):
+                raise StoreUnavailable(str(exc)) from exc
+            raise
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,151 @@
+"""Named migrations that build and evolve the SQLite schema."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("maildesk")
+
+
+@migrations(name="0001_initial")
+def initial(db: Database) -> None:
+    _run(db, """
+        CREATE TABLE tickets (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            subject TEXT NOT NULL,
+            requester TEXT,
+            status TEXT NOT NULL,
+            tier TEXT NOT NULL,
+            priority TEXT NOT NULL DEFAULT 'normal',
+            assignee TEXT,
+            mailbox TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            message_count INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX tickets_status_tier ON tickets(status, tier);
+        CREATE INDEX tickets_updated ON tickets(updated_at);
+
+        CREATE TABLE participants (
+            ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+            address TEXT NOT NULL,
+            name TEXT NOT NULL DEFAULT '',
+            role TEXT NOT NULL,
+            added_at TEXT NOT NULL,
+            PRIMARY KEY (ticket_id, address)
+        );
+        CREATE INDEX participants_address ON participants(address);
+
+        CREATE TABLE raw (
+            hash TEXT PRIMARY KEY,
+            size INTEGER NOT NULL,
+            data BLOB NOT NULL
+        );
+
+        CREATE TABLE messages (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+            message_id TEXT,
+            raw_hash TEXT NOT NULL,
+            direction TEXT NOT NULL,
+            sender TEXT,
+            sender_name TEXT NOT NULL DEFAULT '',
+            recipients TEXT NOT NULL DEFAULT '[]',
+            date TEXT,
+            subject TEXT NOT NULL DEFAULT '',
+            body_text TEXT NOT NULL DEFAULT '',
+            new_text TEXT NOT NULL DEFAULT '',
+            kind TEXT NOT NULL DEFAULT 'human',
+            kind_reasons TEXT NOT NULL DEFAULT '[]',
+            thread_reason TEXT NOT NULL,
+            thread_detail TEXT NOT NULL DEFAULT '',
+            mailbox TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX messages_message_id ON messages(message_id);
+        CREATE INDEX messages_raw_hash ON messages(raw_hash);
+        CREATE INDEX messages_ticket ON messages(ticket_id, id);
+
+        CREATE TABLE message_refs (
+            ref TEXT NOT NULL,
+            ticket_id INTEGER NOT NULL,
+            own INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX message_refs_ref ON message_refs(ref);
+
+        CREATE TABLE attachments (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            message_pk INTEGER NOT NULL REFERENCES messages(id),
+            filename TEXT NOT NULL,
+            content_type TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            path TEXT NOT NULL,
+            content_id TEXT NOT NULL DEFAULT '',
+            inline INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX attachments_message ON attachments(message_pk);
+
+        CREATE TABLE quarantine (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            raw_hash TEXT NOT NULL,
+            message_id TEXT,
+            mailbox TEXT,
+            kind TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            ticket_id INTEGER,
+            sender TEXT,
+            subject TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL DEFAULT 'held',
+            retries INTEGER NOT NULL DEFAULT 0,
+            released_message_pk INTEGER,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX quarantine_message_id ON quarantine(message_id);
+        CREATE INDEX quarantine_raw_hash ON quarantine(raw_hash);
+        CREATE INDEX quarantine_status ON quarantine(status, id);
+
+        CREATE TABLE receipts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            mailbox TEXT NOT NULL,
+            ref TEXT NOT NULL,
+            uidvalidity INTEGER,
+            uid INTEGER,
+            raw_hash TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            message_pk INTEGER,
+            quarantine_id INTEGER,
+            settled INTEGER NOT NULL DEFAULT 0,
+            received_at TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX receipts_origin ON receipts(mailbox, ref);
+        CREATE INDEX receipts_uid ON receipts(mailbox, uidvalidity, uid);
+        CREATE INDEX receipts_unsettled ON receipts(mailbox) WHERE settled = 0;
+
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            ticket_id INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            old TEXT,
+            new TEXT,
+            detail TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX events_ticket ON events(ticket_id, id);
+
+        CREATE TABLE mailbox_state (
+            mailbox TEXT PRIMARY KEY,
+            uidvalidity INTEGER,
+            updated_at TEXT NOT NULL
+        );
+        """)
+
+
+def _run(db: Database, script: str) -> None:
+    """Run statements one by one (executescript would commit the migration's transaction)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)

@@ -1,0 +1,151 @@
+"""Tickets, their messages, participants and events: writes and threading look-ups."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlite_utils import Database
+
+from maildesk.models import Address, StoredAttachment
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """Everything the store needs to record one message on a ticket."""
+
+    ticket_id: int
+    message_id: str | None
+    raw_hash: str
+    direction: str
+    sender: Address | None
+    recipients: tuple[str, ...]
+    date: datetime | None
+    subject: str
+    body_text: str
+    new_text: str
+    kind: str
+    kind_reasons: tuple[str, ...]
+    thread_reason: str
+    thread_detail: str
+    mailbox: str | None
+    created_at: datetime
+    refs: tuple[str, ...] = ()  # In-Reply-To and References of this message
+    attachments: tuple[StoredAttachment, ...] = ()
+
+
+class TicketStore:
+    """Writes tickets and messages; answers the threading questions."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- raw bytes -------------------------------------------------------------
+
+    def keep_raw(self, raw_hash: str, data: bytes) -> None:
+        self.db.execute("INSERT OR IGNORE INTO raw (hash, size, data) VALUES (?, ?, ?)", [raw_hash, len(data), data])
+
+    def raw(self, raw_hash: str) -> bytes | None:
+        row = self.db.execute("SELECT data FROM raw WHERE hash = ?", [raw_hash]).fetchone()
+        return None if row is None else bytes(row[0])
+
+    # -- threading look-ups --------------------------------------------------------
+
+    def exists(self, ticket_id: int) -> bool:
+        return self.db.execute("SELECT 1 FROM tickets WHERE id = ?", [ticket_id]).fetchone() is not None
+
+    def tickets_for_refs(self, refs: Sequence[str]) -> dict[str, int]:
+        """Map each Message-ID we stored, sent or saw referenced to its ticket."""
+        if not refs:
+            return {}
+        marks = ",".join("?" * len(refs))
+        rows = self.db.execute(
+            f"SELECT ref, ticket_id FROM message_refs WHERE ref IN ({marks}) ORDER BY own DESC, rowid",
+            list(refs),
+        ).fetchall()
+        found: dict[str, int] = {}
+        for ref, ticket_id in rows:
+            found.setdefault(ref, ticket_id)
+        return found
+
+    def is_participant(self, ticket_id: int, address: str) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM participants WHERE ticket_id = ? AND address = ?", [ticket_id, address]
+        ).fetchone()
+        return row is not None
+
+    def message_by_id(self, message_id: str) -> int | None:
+        row = self.db.execute("SELECT id FROM messages WHERE message_id = ?", [message_id]).fetchone()
+        return None if row is None else row[0]
+
+    def message_by_hash(self, raw_hash: str) -> int | None:
+        row = self.db.execute("SELECT id FROM messages WHERE raw_hash = ? LIMIT 1", [raw_hash]).fetchone()
+        return None if row is None else row[0]
+
+    # -- writes ------------------------------------------------------------------
+
+    def create(self, *, subject: str, requester: str | None, tier: str, status: str, priority: str,
+               mailbox: str | None, now: datetime) -> int:
+        cur = self.db.execute(
+            "INSERT INTO tickets (subject, requester, status, tier, priority, mailbox, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [subject, requester, status, tier, priority, mailbox, now.isoformat(), now.isoformat()],
+        )
+        ticket_id = int(cur.lastrowid or 0)
+        self.event(ticket_id, at=now, actor=requester or "system", kind="created", new=status)
+        return ticket_id
+
+    def add_message(self, m: NewMessage) -> int:
+        cur = self.db.execute(
+            "INSERT INTO messages (ticket_id, message_id, raw_hash, direction, sender, sender_name, recipients,"
+            " date, subject, body_text, new_text, kind, kind_reasons, thread_reason, thread_detail, mailbox,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [m.ticket_id, m.message_id, m.raw_hash, m.direction, m.sender.addr if m.sender else None,
+             m.sender.name if m.sender else "", json.dumps(list(m.recipients)),
+             m.date.isoformat() if m.date else None, m.subject, m.body_text, m.new_text, m.kind,
+             json.dumps(list(m.kind_reasons)), m.thread_reason, m.thread_detail, m.mailbox,
+             m.created_at.isoformat()],
+        )
+        pk = int(cur.lastrowid or 0)
+        own = [m.message_id] if m.message_id else []
+        self.db.conn.executemany(
+            "INSERT INTO message_refs (ref, ticket_id, own) VALUES (?, ?, ?)",
+            [(ref, m.ticket_id, 1) for ref in own] + [(ref, m.ticket_id, 0) for ref in m.refs if ref not in own],
+        )
+        self.db.conn.executemany(
+            "INSERT INTO attachments (message_pk, filename, content_type, size, sha256, path, content_id, inline)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(pk, a.filename, a.content_type, a.size, a.sha256, a.path, a.content_id, int(a.inline))
+             for a in m.attachments],
+        )
+        self.db.execute(
+            "UPDATE tickets SET message_count = message_count + 1, updated_at = ? WHERE id = ?",
+            [m.created_at.isoformat(), m.ticket_id],
+        )
+        return pk
+
+    def add_participants(self, ticket_id: int, people: Iterable[Address], *, role: str, now: datetime) -> None:
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO participants (ticket_id, address, name, role, added_at) VALUES (?, ?, ?, ?, ?)",
+            [(ticket_id, p.addr, p.name, role, now.isoformat()) for p in people],
+        )
+
+    def event(self, ticket_id: int, *, at: datetime, actor: str, kind: str, old: str | None = None,
+              new: str | None = None, detail: dict[str, object] | None = None) -> None:
+        self.db.execute(
+            "INSERT INTO events (ticket_id, at, actor, kind, old, new, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [ticket_id, at.isoformat(), actor, kind, old, new, json.dumps(detail or {})],
+        )
+
+    def set_field(self, ticket_id: int, field: str, value: str, *, actor: str, at: datetime,
+                  reason: str = "") -> None:
+        """Change status, tier, priority or assignee, recording the event."""
+        if field not in {"status", "tier", "priority", "assignee"}:
+            raise ValueError(f"not a ticket field: {field}")
+        old = self.db.execute(f"SELECT {field} FROM tickets WHERE id = ?", [ticket_id]).fetchone()
+        self.db.execute(f"UPDATE tickets SET {field} = ?, updated_at = ? WHERE id = ?",
+                        [value, at.isoformat(), ticket_id])
+        detail = {"reason": reason} if reason else None
+        self.event(ticket_id, at=at, actor=actor, kind=field, old=old[0] if old else None, new=value, detail=detail)
