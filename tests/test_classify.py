@@ -1,0 +1,169 @@
+"""Tests for telling people's mail apart from bounces, auto-replies, lists, machines and loops."""
+
+from __future__ import annotations
+
+import typing
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from pathlib import Path
+
+import pytest
+
+from maildesk.intake.bounce import parse_bounce
+from maildesk.intake.classify import classify
+from maildesk.models import MailKind
+
+FIXTURES = Path(__file__).parent / "fixtures" / "auto"
+LOOP_ID = "desk-7f3a9c"
+
+
+def parse(raw: bytes) -> EmailMessage:
+    return BytesParser(policy=policy.default).parsebytes(raw)
+
+
+def load(name: str) -> EmailMessage:
+    return parse((FIXTURES / name).read_bytes())
+
+
+# fixture, expected kind, reasons that must all be among the recorded ones
+AUTOMATIC = [
+    ("postfix-dsn.eml", "bounce", {"multipart/report delivery-status", "Auto-Submitted: auto-replied"}),
+    ("exim-failed.eml", "bounce", {"sender mailer-daemon", "X-Failed-Recipients present", "bounce subject"}),
+    ("qmail-failure.eml", "bounce", {"sender mailer-daemon", "bounce subject", "Return-Path <>"}),
+    ("exchange-ndr.eml", "bounce", {"sender postmaster", "bounce subject", "Return-Path <>"}),
+    ("gmail-dsn-failure.eml", "bounce", {"sender mailer-daemon", "X-Failed-Recipients present"}),
+    ("dsn-delayed.eml", "bounce", {"multipart/report delivery-status"}),
+    ("ses-bounce.eml", "bounce", {"Amazon SES bounce notification"}),
+    ("malformed-bounce.eml", "bounce", {"multipart/report delivery-status", "Return-Path <>"}),
+    ("arf-abuse.eml", "feedback", {"multipart/report feedback-report"}),
+    (
+        "outlook-oof.eml",
+        "auto-reply",
+        {"Auto-Submitted: auto-replied", "auto-reply subject", "X-Auto-Response-Suppress: All", "Return-Path <>"},
+    ),
+    ("gmail-vacation.eml", "auto-reply", {"Auto-Submitted: auto-replied", "X-Autoreply present", "Precedence: bulk"}),
+    ("abwesenheitsnotiz.eml", "auto-reply", {"out-of-office subject", "X-Auto-Response-Suppress: All"}),
+    ("list-post.eml", "bulk", {"List-Id present", "List-Post present", "X-BeenThere present"}),
+    ("newsletter.eml", "bulk", {"Precedence: bulk", "List-Unsubscribe present"}),
+    ("monitoring-alert.eml", "auto-generated", {"Auto-Submitted: auto-generated"}),
+    ("suppress-only.eml", "auto-generated", {"X-Auto-Response-Suppress: All"}),
+    ("null-return-path.eml", "auto-generated", {"Return-Path <>"}),
+    ("own-loop.eml", "loop", {"X-Maildesk-Loop is ours", "Auto-Submitted: auto-replied", "auto-reply subject"}),
+]
+
+# fixture, the exact reasons a person's mail may carry (notes only)
+HUMAN = [
+    ("human-plain.eml", ()),
+    ("human-out-of-office-equipment.eml", ()),
+    ("human-undeliverable-question.eml", ()),
+    ("human-undeliverable-parcel.eml", ()),
+    ("postmaster-human.eml", ()),
+    ("foreign-loop.eml", ("X-Maildesk-Loop from elsewhere: partner-desk-11aa",)),
+]
+
+
+@pytest.mark.parametrize(("fixture", "kind", "reasons"), AUTOMATIC, ids=[c[0] for c in AUTOMATIC])
+def test_automatic_mail_gets_its_kind_and_every_reason(fixture: str, kind: str, reasons: set[str]) -> None:
+    result = classify(load(fixture), loop_id=LOOP_ID)
+    assert result.kind == kind
+    assert reasons <= set(result.reasons)
+    assert result.automatic
+    assert (result.bounce is not None) == (kind == "bounce")
+
+
+@pytest.mark.parametrize(("fixture", "reasons"), HUMAN, ids=[c[0] for c in HUMAN])
+def test_people_stay_human_even_when_their_words_sound_automatic(fixture: str, reasons: tuple[str, ...]) -> None:
+    result = classify(load(fixture), loop_id=LOOP_ID)
+    assert result.kind == "human"
+    assert result.reasons == reasons
+    assert not result.automatic and result.opens_ticket
+    assert result.bounce is None
+
+
+def test_bounce_carries_the_parsed_report() -> None:
+    msg = load("exim-failed.eml")
+    result = classify(msg, loop_id=LOOP_ID)
+    assert result.bounce == parse_bounce(msg)
+    assert result.bounce is not None and result.bounce.failed_recipients == ("dave@example.org",)
+
+
+def test_bounce_of_our_own_mail_is_a_bounce_not_a_loop() -> None:
+    # The returned original carries our loop stamp, but only the report's own header counts.
+    result = classify(load("postfix-dsn.eml"), loop_id=LOOP_ID)
+    assert result.kind == "bounce"
+    assert not any("X-Maildesk-Loop" in reason for reason in result.reasons)
+
+
+def test_mail_from_our_own_address_is_a_loop() -> None:
+    own = frozenset({"Peggy@Example.com"})
+    result = classify(load("human-plain.eml"), loop_id=LOOP_ID, own_addresses=own)
+    assert result.kind == "loop"
+    assert result.reasons == ("sender is our own address",)
+
+
+HEADERS_ONLY = [
+    # headers, expected kind: subjects and weak hints alone never make mail automatic
+    (b"Subject: Out of Office: back on Monday\n", "human"),
+    (b"Subject: Out of Office: back on Monday\nPrecedence: bulk\n", "auto-reply"),
+    (b"Subject: Auto-Reply: thanks for your mail\n", "auto-reply"),
+    (b"Subject: Undeliverable: invoice 77\n", "human"),
+    (b"Subject: Undeliverable: invoice 77\nReturn-Path: <MAILER-DAEMON@mx.example.org>\n", "bounce"),
+    (b"Subject: Hello\nAuto-Submitted: no\n", "human"),
+    (b"Subject: Hello\nAuto-Submitted: auto-notified; owner-email=ops@example.org\n", "auto-generated"),
+    (b"Subject: Hello\nX-Maildesk-Loop:  desk-7f3a9c \n", "loop"),
+    (b"Subject: Hello\nFrom: MAILER-DAEMON <>\n", "bounce"),
+    (b"Subject: Hello\nFrom: Mail Delivery Subsystem <daemon@mx.example.org>\n", "bounce"),
+    (b"Subject: Hello\nFrom: no-reply@shop.example\n", "auto-generated"),
+    (b"Subject: Hello\nX-Apple-Action: VACATION\n", "auto-reply"),
+]
+
+
+@pytest.mark.parametrize(("head", "kind"), HEADERS_ONLY)
+def test_single_signals(head: bytes, kind: str) -> None:
+    sender = b"" if b"From:" in head else b"From: Una <una@example.com>\n"
+    msg = parse(sender + head + b"\nHello there.\n")
+    assert classify(msg, loop_id=LOOP_ID).kind == kind
+
+
+def test_an_empty_loop_id_matches_nothing() -> None:
+    msg = parse(b"From: una@example.com\nX-Maildesk-Loop:\nSubject: hi\n\nhello\n")
+    assert classify(msg, loop_id="").kind == "human"
+
+
+HOSTILE = [
+    b"",
+    b"\x00\xff\xfe garbage without any header\n",
+    b"From: \xff\xfe\xfd <mailer-daemon@\xe9.example>\nSubject: =?bogus?Q?=FF?= \xc3\x28\n\nx\n",
+    b"From: a@b\nContent-Type: multipart/report; report-type=delivery-status\n\nno boundary at all\n",
+    b"From: a@b\nContent-Type: text/plain; charset=no-such-charset\nContent-Transfer-Encoding: base64\n\n!!!*\n",
+    b"From: <<<@@@>>>\nReturn-Path: <<>\nAuto-Submitted: \nList-Id:\nX-Failed-Recipients: ,,,\n\n",
+    b"Content-Type: multipart/mixed; boundary=b\n\n" + b"--b\nContent-Type: multipart/mixed; boundary=b\n\n" * 200,
+    b"Subject: " + b"A" * 200_000 + b"\n\n" + b"mailer-daemon " * 50_000,
+]
+
+
+@pytest.mark.parametrize("raw", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_input_never_raises(raw: bytes) -> None:
+    result = classify(parse(raw), loop_id=LOOP_ID)
+    assert result.kind in typing.get_args(MailKind)
+
+
+class ExplodingMessage(EmailMessage):
+    """A message whose every header and payload access fails."""
+
+    def get_all(self, *args: object, **kwargs: object) -> typing.NoReturn:
+        raise ValueError("broken header")
+
+    def raw_items(self) -> typing.NoReturn:
+        raise ValueError("broken header")
+
+    def get_payload(self, *args: object, **kwargs: object) -> typing.NoReturn:
+        raise ValueError("broken payload")
+
+
+def test_failing_accessors_are_guarded() -> None:
+    msg = ExplodingMessage()
+    result = classify(msg, loop_id=LOOP_ID)
+    assert result.kind in typing.get_args(MailKind)
+    assert parse_bounce(msg) is None
