@@ -1,0 +1,160 @@
+"""The daemon: one worker per mailbox draining mail into the pipeline, with backoff and clean shutdown."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from maildesk.config import MailboxConfig
+from maildesk.desk import Desk
+from maildesk.errors import ConfigError, MailboxError, StoreUnavailable
+from maildesk.mailbox import Settlement, Source, open_source
+from maildesk.pipeline import Runner
+from maildesk.stage import Context
+from maildesk.store import Store
+
+log = logging.getLogger("maildesk.daemon")
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff between failed attempts: 1 s, 2 s, 4 s ... up to ``cap``."""
+
+    first: float = 1.0
+    cap: float = 300.0
+    current: float = 0.0
+
+    def next(self) -> float:
+        self.current = self.first if not self.current else min(self.current * 2, self.cap)
+        return self.current
+
+    def reset(self) -> None:
+        self.current = 0.0
+
+
+def _settle(source: Source, store: Store, done: list[Settlement]) -> None:
+    if not done:
+        return
+    source.settle(done)
+    with store.atomic():
+        store.ledger.mark_settled(source.name, [s.origin.ref for s in done])
+
+
+def drain(source: Source, runner: Runner, stop: threading.Event) -> int:
+    """Commit every waiting message, then flag/move it; returns how many were taken in."""
+    store = runner.ctx.store
+    _settle(source, store, store.ledger.unsettled(source.name))
+    taken = 0
+    for batch in source.batches(store.ledger):
+        done: list[Settlement] = []
+        try:
+            for raw in batch:
+                if stop.is_set():
+                    break
+                outcome = runner.process(raw)
+                done.append(Settlement(raw.origin, quarantined=outcome.status == "quarantined"))
+                taken += outcome.status != "already"
+        finally:
+            _settle(source, store, done)
+        if stop.is_set():
+            break
+    return taken
+
+
+def run_once(desk: Desk, *, mailboxes: tuple[MailboxConfig, ...] | None = None) -> int:
+    """Take in everything waiting in every mailbox once; returns the number of mailboxes that failed."""
+    failed = 0
+    stop = threading.Event()
+    store = desk.open_store()
+    try:
+        runner = Runner(Context(desk, store))
+        for cfg in mailboxes or desk.config.mailboxes:
+            try:
+                source = open_source(cfg, desk.clock)
+                source.connect()
+                try:
+                    n = drain(source, runner, stop)
+                finally:
+                    source.close()
+                log.info("mailbox %s: %d message(s) taken in", cfg.name, n)
+            except (MailboxError, ConfigError, StoreUnavailable) as exc:
+                failed += 1
+                log.error("mailbox %s: %s", cfg.name, exc)
+    finally:
+        store.close()
+    return failed
+
+
+class MailboxWorker(threading.Thread):
+    """Keeps one mailbox drained forever; its failures never touch the other mailboxes."""
+
+    def __init__(self, desk: Desk, cfg: MailboxConfig, stop: threading.Event) -> None:
+        super().__init__(name=f"mailbox-{cfg.name}", daemon=True)
+        self.desk, self.cfg, self.stop = desk, cfg, stop
+        self.backoff = Backoff()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                self._serve()
+            except (MailboxError, ConfigError, StoreUnavailable) as exc:
+                delay = self.backoff.next()
+                log.warning("mailbox %s: %s; retrying in %.0f s", self.cfg.name, exc, delay)
+                self.stop.wait(delay)
+            except Exception:
+                delay = self.backoff.next()
+                log.exception("mailbox %s: unexpected failure; retrying in %.0f s", self.cfg.name, delay)
+                self.stop.wait(delay)
+
+    def _serve(self) -> None:
+        source = open_source(self.cfg, self.desk.clock)
+        store = self.desk.open_store()
+        try:
+            source.connect()
+            runner = Runner(Context(self.desk, store))
+            while not self.stop.is_set():
+                drain(source, runner, self.stop)
+                self.backoff.reset()
+                source.wait(self.stop, float(self.cfg.poll_seconds))
+        finally:
+            source.close()
+            store.close()
+
+
+@contextmanager
+def _signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT ask the workers to finish the current message and stop."""
+    def handler(signum: int, _frame: object) -> None:
+        log.info("received %s: finishing the current message", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def run_forever(desk: Desk, *, stop: threading.Event | None = None) -> None:
+    """Serve every mailbox until stopped; returns after all workers finished."""
+    stop = stop or threading.Event()
+    workers = [MailboxWorker(desk, cfg, stop) for cfg in desk.config.mailboxes]
+    with _signals(stop) if threading.current_thread() is threading.main_thread() else _nothing():
+        for w in workers:
+            w.start()
+        log.info("serving %d mailbox(es)", len(workers))
+        while any(w.is_alive() for w in workers) and not stop.is_set():
+            stop.wait(0.5)
+        stop.set()
+        for w in workers:
+            w.join()
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield

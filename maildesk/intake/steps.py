@@ -1,0 +1,162 @@
+"""The intake steps: limits, parse, classify, dedupe, thread, screen and record."""
+
+from __future__ import annotations
+
+import logging
+
+from maildesk.errors import Duplicate, Quarantine
+from maildesk.intake.classify import classify
+from maildesk.intake.limits import check_raw, check_tree
+from maildesk.intake.parse import parse_bytes, read_message
+from maildesk.intake.reply import extract_new_text
+from maildesk.intake.thread import decide
+from maildesk.models import Address, ParsedMessage
+from maildesk.stage import Context, Work
+from maildesk.store.files import save_attachment
+from maildesk.store.tickets import NewMessage
+
+log = logging.getLogger("maildesk.intake")
+
+NEW_STATUS = "new"
+UNROUTED_TIER = "L1"
+
+
+class CheckLimits:
+    name = "limits"
+
+    def process(self, work: Work, ctx: Context) -> Work:
+        check_raw(work.raw.data, ctx.desk.config.limits)
+        return work
+
+
+class Parse:
+    name = "parse"
+
+    def process(self, work: Work, ctx: Context) -> Work:
+        msg = parse_bytes(work.raw.data)
+        check_tree(msg, ctx.desk.config.limits)
+        parsed = read_message(msg)
+        return work.but(email=msg, parsed=parsed, new_text=extract_new_text(parsed.body_text))
+
+
+class Classify:
+    name = "classify"
+
+    def process(self, work: Work, ctx: Context) -> Work:
+        assert work.email is not None
+        own = frozenset({ctx.desk.address.lower()})
+        return work.but(classification=classify(work.email, loop_id=ctx.desk.loop_id, own_addresses=own))
+
+
+class Dedupe:
+    """One Message-ID is one message; without one, the same bytes are one message."""
+
+    name = "dedupe"
+
+    def process(self, work: Work, ctx: Context) -> Work:
+        parsed = work.need_parsed()
+        tickets = ctx.store.tickets
+        if parsed.message_id:
+            pk = tickets.message_by_id(parsed.message_id)
+            why = f"Message-ID <{parsed.message_id}>"
+        else:
+            pk = tickets.message_by_hash(work.raw_hash)
+            why = "same raw bytes"
+        if pk is not None:
+            raise Duplicate(pk, why)
+        return work
+
+
+class Thread:
+    name = "thread"
+
+    def process(self, work: Work, ctx: Context) -> Work:
+        decision = decide(work.need_parsed(), secret=ctx.desk.secret, desk_address=ctx.desk.address,
+                          index=ctx.store.tickets)
+        return work.but(thread=decision, ticket_id=decision.ticket_id)
+
+
+class Screen:
+    """Machines never open tickets of their own: bounces, loops and stray auto-replies are held."""
+
+    name = "screen"
+
+    def process(self, work: Work, ctx: Context) -> Work:
+        c = work.classification
+        assert c is not None
+        if c.kind == "loop":
+            raise Quarantine("our own message came back (X-Maildesk-Loop)", kind="loop", ticket_id=work.ticket_id)
+        if c.kind in ("bounce", "feedback"):
+            raise Quarantine(_bounce_reason(work), kind=c.kind, ticket_id=_reported_ticket(work, ctx))
+        if work.ticket_id is None and not c.opens_ticket:
+            raise Quarantine(f"{c.kind} that belongs to no ticket ({'; '.join(c.reasons)})", kind=c.kind)
+        return work
+
+
+def _reported_ticket(work: Work, ctx: Context) -> int | None:
+    """The ticket of the message a delivery report is about, where it can be found."""
+    c = work.classification
+    original = c.bounce.original_message_id if c and c.bounce else None
+    if work.ticket_id is not None or not original:
+        return work.ticket_id
+    return ctx.store.tickets.tickets_for_refs([original]).get(original)
+
+
+def _bounce_reason(work: Work) -> str:
+    c = work.classification
+    assert c is not None
+    report = c.bounce
+    if report is None:
+        return f"{c.kind} ({'; '.join(c.reasons)})"
+    who = ", ".join(report.failed_recipients) or "unknown recipient"
+    status = f" {report.status}" if report.status else ""
+    return f"{c.kind}: {report.action or 'failed'}{status} for {who}"
+
+
+class Record:
+    """Store the message: a new ticket if threading found none, participants, refs, attachments."""
+
+    name = "record"
+
+    def process(self, work: Work, ctx: Context) -> Work:
+        parsed, now = work.need_parsed(), ctx.desk.clock()
+        tickets = ctx.store.tickets
+        new = work.ticket_id is None
+        ticket_id = work.ticket_id
+        if ticket_id is None:
+            ticket_id = tickets.create(subject=parsed.subject or "(no subject)",
+                                       requester=parsed.sender.addr if parsed.sender else None,
+                                       tier=UNROUTED_TIER, status=NEW_STATUS, priority="normal",
+                                       mailbox=work.raw.origin.mailbox, now=now)
+        tickets.keep_raw(work.raw_hash, work.raw.data)
+        stored = tuple(save_attachment(ctx.desk.data_dir, a) for a in parsed.attachments)
+        pk = tickets.add_message(_new_message(work, parsed, ticket_id, stored, now))
+        requester, others = _people(parsed, ctx.desk.address)
+        tickets.add_participants(ticket_id, requester, role="requester" if new else "cc", now=now)
+        tickets.add_participants(ticket_id, others, role="cc", now=now)
+        return work.but(ticket_id=ticket_id, message_pk=pk, new_ticket=new)
+
+
+def _new_message(work: Work, parsed: ParsedMessage, ticket_id: int, stored: tuple, now) -> NewMessage:  # type: ignore[no-untyped-def]
+    c, t = work.classification, work.thread
+    assert c is not None and t is not None
+    return NewMessage(
+        ticket_id=ticket_id, message_id=parsed.message_id, raw_hash=work.raw_hash, direction="in",
+        sender=parsed.sender, recipients=parsed.recipients, date=parsed.date, subject=parsed.subject,
+        body_text=parsed.body_text, new_text=work.new_text, kind=c.kind, kind_reasons=c.reasons,
+        thread_reason=t.reason, thread_detail=t.detail, mailbox=work.raw.origin.mailbox, created_at=now,
+        refs=parsed.in_reply_to + parsed.references, attachments=stored,
+    )
+
+
+def _people(parsed: ParsedMessage, desk_address: str) -> tuple[list[Address], list[Address]]:
+    """The sender, and everyone else on To/Cc who is not the desk itself."""
+    desk_local, _, desk_domain = desk_address.lower().partition("@")
+
+    def is_desk(a: Address) -> bool:
+        local, _, domain = a.addr.lower().rpartition("@")
+        return domain == desk_domain and (local == desk_local or local.startswith(desk_local + "+"))
+
+    sender = [parsed.sender] if parsed.sender and not is_desk(parsed.sender) else []
+    others = [a for a in parsed.to + parsed.cc if not is_desk(a) and a not in sender]
+    return sender, others

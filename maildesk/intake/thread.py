@@ -1,0 +1,62 @@
+"""Decide which ticket a message belongs to: token, then references, then a participant's subject tag."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Protocol
+
+from maildesk.models import ParsedMessage, ThreadDecision
+from maildesk.tokens import tokens_in, verify_token
+
+SUBJECT_TAG = re.compile(r"\[#(\d{1,12})\]")
+
+
+class ThreadIndex(Protocol):
+    """The look-ups threading needs; the store implements them."""
+
+    def exists(self, ticket_id: int) -> bool: ...
+
+    def tickets_for_refs(self, refs: Sequence[str]) -> dict[str, int]: ...
+
+    def is_participant(self, ticket_id: int, address: str) -> bool: ...
+
+
+def by_token(msg: ParsedMessage, *, secret: bytes, desk_address: str, index: ThreadIndex) -> ThreadDecision | None:
+    for token in tokens_in(msg.recipients, desk_address):
+        claim = verify_token(secret, token)
+        if claim and index.exists(claim.ticket_id):
+            return ThreadDecision(claim.ticket_id, "token", f"reply token ({claim.role})")
+    return None
+
+
+def by_references(msg: ParsedMessage, *, index: ThreadIndex) -> ThreadDecision | None:
+    """In-Reply-To first, then References newest first."""
+    candidates = [("in-reply-to", r) for r in msg.in_reply_to]
+    candidates += [("references", r) for r in reversed(msg.references)]
+    found = index.tickets_for_refs(list(dict.fromkeys(r for _, r in candidates)))
+    for reason, ref in candidates:
+        if ref in found:
+            return ThreadDecision(found[ref], reason, f"<{ref}>")  # type: ignore[arg-type]
+    return None
+
+
+def by_subject_tag(msg: ParsedMessage, *, index: ThreadIndex) -> ThreadDecision | None:
+    """``[#123]`` counts only when the sender already takes part in ticket 123."""
+    if msg.sender is None:
+        return None
+    for match in SUBJECT_TAG.finditer(msg.subject):
+        ticket_id = int(match.group(1))
+        if index.is_participant(ticket_id, msg.sender.addr):
+            return ThreadDecision(ticket_id, "subject-tag", match.group(0))
+    return None
+
+
+def decide(msg: ParsedMessage, *, secret: bytes, desk_address: str, index: ThreadIndex) -> ThreadDecision:
+    """The first rule that finds a ticket wins; otherwise the message starts a new one."""
+    return (
+        by_token(msg, secret=secret, desk_address=desk_address, index=index)
+        or by_references(msg, index=index)
+        or by_subject_tag(msg, index=index)
+        or ThreadDecision(None, "new")
+    )

@@ -1,0 +1,102 @@
+"""The one loop that decides each message's fate: stored, duplicate or quarantined."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+
+from maildesk.errors import Duplicate, Quarantine, StoreUnavailable
+from maildesk.intake import INTAKE_STEPS
+from maildesk.models import Outcome, RawMessage
+from maildesk.routing import ROUTING_STEPS
+from maildesk.stage import Context, Step, Work
+
+log = logging.getLogger("maildesk.intake")
+
+#: The order of processing, written down as data. Later stages append their steps.
+PIPELINE: tuple[Step, ...] = (*INTAKE_STEPS, *ROUTING_STEPS)
+
+
+def raw_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Runner:
+    """Runs every step for a message inside one transaction, and records its fate exactly once."""
+
+    def __init__(self, ctx: Context, steps: Sequence[Step] = PIPELINE) -> None:
+        self.ctx = ctx
+        self.steps = tuple(steps)
+
+    def process(self, raw: RawMessage, *, retry_of: int | None = None) -> Outcome:
+        """Process one message. Raises StoreUnavailable when nothing could be committed."""
+        store = self.ctx.store
+        if retry_of is None and store.ledger.known_refs(raw.origin.mailbox, [raw.origin.ref]):
+            return Outcome("already")
+        work = Work(raw=raw, raw_hash=raw_hash(raw.data))
+        step_name = "start"
+        try:
+            with store.atomic():
+                for step in self.steps:
+                    step_name = step.name
+                    work = step.process(work, self.ctx)
+                if retry_of is not None:
+                    store.quarantine.release(retry_of, message_pk=work.message_pk, now=self.ctx.desk.clock())
+                else:
+                    self._receipt(work, "stored", message_pk=work.message_pk)
+            outcome = Outcome("stored", ticket_id=work.ticket_id, message_pk=work.message_pk,
+                              new_ticket=work.new_ticket, reason=work.thread.reason if work.thread else "")
+        except StoreUnavailable:
+            raise
+        except Duplicate as dup:
+            outcome = self._duplicate(work, dup, retry_of)
+        except Quarantine as q:
+            outcome = self._quarantine(work, q, retry_of)
+        except Exception as exc:  # the shunt: an unexpected failure never loses the message
+            log.exception("step %s failed for %s %s", step_name, raw.origin.mailbox, raw.origin.ref)
+            reason = f"internal error in step {step_name}: {type(exc).__name__}: {exc}"
+            outcome = self._quarantine(work, Quarantine(reason[:500], kind="error"), retry_of)
+        self._log(raw, work, outcome)
+        return outcome
+
+    def _receipt(self, work: Work, outcome: str, **ids: int | None) -> None:
+        self.ctx.store.ledger.record(work.raw.origin, raw_hash=work.raw_hash, outcome=outcome,
+                                     received_at=work.raw.received_at, **ids)
+
+    def _duplicate(self, work: Work, dup: Duplicate, retry_of: int | None) -> Outcome:
+        with self.ctx.store.atomic() as store:
+            if retry_of is not None:
+                store.quarantine.release(retry_of, message_pk=dup.message_pk, now=self.ctx.desk.clock())
+            else:
+                store.tickets.keep_raw(work.raw_hash, work.raw.data)
+                self._receipt(work, "duplicate", message_pk=dup.message_pk)
+        return Outcome("duplicate", message_pk=dup.message_pk, reason=dup.why)
+
+    def _quarantine(self, work: Work, q: Quarantine, retry_of: int | None) -> Outcome:
+        parsed, now = work.parsed, self.ctx.desk.clock()
+        message_id = parsed.message_id if parsed else None
+        with self.ctx.store.atomic() as store:
+            store.tickets.keep_raw(work.raw_hash, work.raw.data)
+            if retry_of is not None:
+                store.quarantine.update_failed_retry(retry_of, kind=q.kind, reason=q.reason,
+                                                     ticket_id=q.ticket_id, now=now)
+                return Outcome("quarantined", quarantine_id=retry_of, ticket_id=q.ticket_id, reason=q.reason)
+            held = store.quarantine.find_held(message_id=message_id, raw_hash=work.raw_hash)
+            if held is not None:
+                self._receipt(work, "duplicate", quarantine_id=held)
+                return Outcome("duplicate", quarantine_id=held, reason=f"already quarantined as {held}")
+            qid = store.quarantine.add(
+                raw_hash=work.raw_hash, message_id=message_id, mailbox=work.raw.origin.mailbox, kind=q.kind,
+                reason=q.reason, ticket_id=q.ticket_id, sender=parsed.sender.addr if parsed and parsed.sender else None,
+                subject=parsed.subject if parsed else "", now=now)
+            if q.ticket_id is not None and store.tickets.exists(q.ticket_id):
+                store.tickets.event(q.ticket_id, at=now, actor="system", kind=q.kind,
+                                    detail={"quarantine_id": qid, "reason": q.reason})
+            self._receipt(work, "quarantined", quarantine_id=qid)
+        return Outcome("quarantined", quarantine_id=qid, ticket_id=q.ticket_id, reason=q.reason)
+
+    def _log(self, raw: RawMessage, work: Work, outcome: Outcome) -> None:
+        log.info("mailbox=%s ref=%s message_id=%s outcome=%s ticket=%s thread=%s reason=%s",
+                 raw.origin.mailbox, raw.origin.ref, work.parsed.message_id if work.parsed else None,
+                 outcome.status, outcome.ticket_id, work.thread.reason if work.thread else None, outcome.reason)

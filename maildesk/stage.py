@@ -1,0 +1,53 @@
+"""The record a message carries through the pipeline, and the contract each step keeps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from email.message import EmailMessage
+from typing import TYPE_CHECKING, Any, Protocol
+
+from maildesk.models import Classification, ParsedMessage, RawMessage, ThreadDecision
+
+if TYPE_CHECKING:  # the desk needs the config, which needs intake's limits: no import cycle at run time
+    from maildesk.desk import Desk
+    from maildesk.store import Store
+
+
+@dataclass(frozen=True)
+class Work:
+    """One message on its way through the steps; each step returns an updated copy."""
+
+    raw: RawMessage
+    raw_hash: str
+    email: EmailMessage | None = None
+    parsed: ParsedMessage | None = None
+    new_text: str = ""
+    classification: Classification | None = None
+    thread: ThreadDecision | None = None
+    ticket_id: int | None = None
+    message_pk: int | None = None
+    new_ticket: bool = False
+
+    def but(self, **changes: Any) -> Work:
+        return replace(self, **changes)
+
+    def need_parsed(self) -> ParsedMessage:
+        if self.parsed is None:
+            raise RuntimeError("step ran before parse")
+        return self.parsed
+
+
+@dataclass(frozen=True)
+class Context:
+    """What steps may use: the desk and the store (inside the message's transaction)."""
+
+    desk: Desk
+    store: Store
+
+
+class Step(Protocol):
+    """One named step. It returns the updated work, or raises a Disposition to end processing."""
+
+    name: str
+
+    def process(self, work: Work, ctx: Context) -> Work: ...
