@@ -1,0 +1,40 @@
+"""The ``maildesk`` command line: one group, subcommands in sibling modules."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from maildesk import __version__
+from maildesk.cli.admin import check_config, init
+from maildesk.cli.mail import deliver, run
+from maildesk.cli.records import export, quarantine, tickets
+from maildesk.cli.state import State
+
+EXIT_CONFIG = 2
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="Config file. Default: $MAILDESK_CONFIG, else ./maildesk.toml, else the embedded default.")
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+@click.version_option(__version__, prog_name="maildesk")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
+    """maildesk: an email-driven, tiered support desk."""
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    ctx.obj = State(config_path)
+
+
+for command in (init, check_config, run, deliver, tickets, quarantine, export):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli(prog_name="maildesk")
+
+
+__all__ = ["cli", "main"]

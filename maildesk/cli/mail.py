@@ -1,0 +1,61 @@
+"""Mail commands: ``run`` serves the mailboxes; ``deliver`` takes one message from an MTA."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import datetime, timezone
+
+import click
+
+from maildesk.cli.state import State
+from maildesk.daemon import run_forever, run_once
+from maildesk.desk import Desk
+from maildesk.errors import ConfigError, StoreUnavailable
+from maildesk.models import Origin, RawMessage
+from maildesk.pipeline import Runner, raw_hash
+from maildesk.stage import Context
+
+EX_TEMPFAIL = 75
+log = logging.getLogger("maildesk.intake")
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="Take in everything waiting in every mailbox, then exit.")
+@click.pass_obj
+def run(state: State, once: bool) -> None:
+    """Run the daemon: poll (or IDLE on) every mailbox and turn mail into tickets."""
+    if logging.getLogger().level > logging.INFO:
+        logging.getLogger().setLevel(logging.INFO)
+    desk = state.desk()
+    if once:
+        failed = run_once(desk)
+        if failed:
+            raise SystemExit(1)
+        return
+    run_forever(desk)
+
+
+@click.command()
+@click.option("--mailbox", "mailbox", default="deliver", show_default=True,
+              help="Name to record as the message's mailbox.")
+@click.pass_obj
+def deliver(state: State, mailbox: str) -> None:
+    """Take one message on standard input (for an MTA pipe). Exit 75 if it could not be stored."""
+    data = sys.stdin.buffer.read()
+    try:
+        desk = Desk.load(state.config_or_raise())
+        store = desk.open_store()
+        try:
+            raw = RawMessage(Origin(mailbox, f"sha256:{raw_hash(data)}"), data, datetime.now(timezone.utc))
+            outcome = Runner(Context(desk, store)).process(raw)
+        finally:
+            store.close()
+    except (StoreUnavailable, ConfigError) as exc:
+        click.echo(f"maildesk deliver: message not stored, try again later: {exc}", err=True)
+        raise SystemExit(EX_TEMPFAIL) from exc
+    except Exception as exc:  # the MTA keeps the message and retries
+        log.exception("deliver failed")
+        click.echo(f"maildesk deliver: message not stored, try again later: {exc}", err=True)
+        raise SystemExit(EX_TEMPFAIL) from exc
+    click.echo(f"{outcome.status}" + (f" ticket {outcome.ticket_id}" if outcome.ticket_id else ""))

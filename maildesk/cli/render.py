@@ -1,0 +1,49 @@
+"""Human-readable text for tickets and quarantine entries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _short(value: Any, width: int) -> str:
+    text = "" if value is None else str(value).replace("\n", " ")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def ticket_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "no tickets"
+    lines = [f"{'ID':>6}  {'STATUS':<9} {'TIER':<4} {'PRIO':<7} {'MSGS':>4}  {'UPDATED':<20} {'REQUESTER':<28} SUBJECT"]
+    for r in rows:
+        lines.append(f"{r['id']:>6}  {r['status']:<9} {r['tier']:<4} {r['priority']:<7} {r['message_count']:>4}  "
+                     f"{r['updated_at'][:19]:<20} {_short(r['requester'], 28):<28} {_short(r['subject'], 60)}")
+    return "\n".join(lines)
+
+
+def ticket_detail(t: dict[str, Any]) -> str:
+    lines = [f"Ticket #{t['id']}: {t['subject']}",
+             f"  status {t['status']}, tier {t['tier']}, priority {t['priority']}, assignee {t['assignee'] or '-'}",
+             f"  requester {t['requester'] or '-'}; created {t['created_at']}; updated {t['updated_at']}",
+             "  participants: " + (", ".join(f"{p['address']} ({p['role']})" for p in t["participants"]) or "-")]
+    for m in t["messages"]:
+        lines += ["", f"--- message {m['id']} {m['direction']} from {m['sender'] or '?'} at {m['date'] or m['created_at']}",
+                  f"    subject: {m['subject']}",
+                  f"    threaded by: {m['thread_reason']} {m['thread_detail']}".rstrip(),
+                  f"    kind: {m['kind']}" + (f" ({'; '.join(m['kind_reasons'])})" if m["kind_reasons"] else "")]
+        for a in m["attachments"]:
+            lines.append(f"    attachment: {a['filename']} ({a['content_type']}, {a['size']} bytes)")
+        lines += ["", *("    " + line for line in (m["new_text"] or m["body_text"]).splitlines())]
+    lines += ["", "events:"]
+    lines += [f"  {e['at'][:19]} {e['actor']}: {e['kind']} {e['old'] or ''} -> {e['new'] or ''}".rstrip()
+              for e in t["events"]]
+    return "\n".join(lines)
+
+
+def quarantine_table(entries: list[dict[str, Any]]) -> str:
+    if not entries:
+        return "quarantine is empty"
+    lines = [f"{'ID':>5}  {'KIND':<14} {'TICKET':>6}  {'CREATED':<20} {'FROM':<28} REASON"]
+    for e in entries:
+        lines.append(f"{e['id']:>5}  {e['kind']:<14} {e['ticket_id'] or '-':>6}  {e['created_at'][:19]:<20} "
+                     f"{_short(e['sender'], 28):<28} {_short(e['reason'], 70)}")
+    return "\n".join(lines)

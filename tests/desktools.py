@@ -1,0 +1,53 @@
+"""Test helpers: a desk with its own data dir and a manual clock, and a runner over it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from maildesk.clock import ManualClock
+from maildesk.config import build
+from maildesk.desk import Desk
+from maildesk.models import Origin, RawMessage, Outcome
+from maildesk.pipeline import Runner, raw_hash
+from maildesk.stage import Context
+from maildesk.store import Store
+from maildesk.tokens import write_secret
+
+START = datetime(2026, 11, 2, 10, 0, tzinfo=timezone.utc)
+
+
+def make_desk(tmp_path: Path, *, mailboxes: list[dict] | None = None, limits: dict | None = None) -> Desk:
+    data = {"desk": {"name": "Example Support", "address": "support@example.test", "data_dir": "var"}}
+    if mailboxes is not None:
+        data["mailbox"] = mailboxes
+    if limits:
+        data["limits"] = limits
+    config = build(data, base=tmp_path, source=tmp_path / "maildesk.toml")
+    if not config.desk.secret_file.exists():
+        write_secret(config.desk.secret_file)
+    return Desk.load(config, clock=ManualClock(START))
+
+
+@dataclass
+class Harness:
+    desk: Desk
+    store: Store
+    runner: Runner
+
+    def take(self, data: bytes, *, mailbox: str = "test", ref: str | None = None) -> Outcome:
+        origin = Origin(mailbox, ref or raw_hash(data))
+        return self.runner.process(RawMessage(origin, data, self.desk.clock()))
+
+    def ticket_count(self) -> int:
+        return int(self.store.db.execute("SELECT COUNT(*) FROM tickets").fetchone()[0])
+
+    def message_count(self) -> int:
+        return int(self.store.db.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
+
+
+def harness(tmp_path: Path, **kw: object) -> Harness:
+    desk = make_desk(tmp_path, **kw)  # type: ignore[arg-type]
+    store = desk.open_store()
+    return Harness(desk, store, Runner(Context(desk, store)))

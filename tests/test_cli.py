@@ -1,0 +1,192 @@
+"""The command line end to end: init, check-config, run --once on a Maildir, deliver, tickets, quarantine."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from mailfactory import make_message
+from maildesk.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+
+
+def invoke(*args: str, input: bytes | None = None, config: Path | None = None):
+    argv = (["--config", str(config)] if config else []) + list(args)
+    return CliRunner().invoke(cli, argv, input=input, catch_exceptions=False)
+
+
+@pytest.fixture
+def site(tmp_path):
+    """A directory set up by `maildesk init`."""
+    result = invoke("init", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    return tmp_path / "maildesk.toml"
+
+
+def drop(config: Path, name: str, data: bytes) -> Path:
+    path = config.parent / "var" / "inbox" / "new" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def test_init_writes_config_and_private_secret(site):
+    secret = site.parent / "var" / "secret.key"
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600 and len(secret.read_text().strip()) >= 32
+    assert invoke("init", str(site.parent)).exit_code != 0  # never overwrites silently
+    result = invoke("check-config", config=site)
+    assert result.exit_code == 0 and "ok:" in result.output
+
+
+def test_check_config_reports_key_path_and_exits_2(tmp_path):
+    bad = tmp_path / "maildesk.toml"
+    bad.write_text('[desk]\naddress = "s@example.test"\n[[mailbox]]\nname = "m"\nkind = "imap"\n'
+                   'host = "h"\nusername = "u"\nport = "abc"\n')
+    result = CliRunner().invoke(cli, ["--config", str(bad), "check-config"])
+    assert result.exit_code == 2
+    assert 'mailbox[0].port: expected an integer, got "abc"' in result.output
+
+
+def test_check_config_needs_the_secret_file(tmp_path):
+    path = tmp_path / "maildesk.toml"
+    path.write_text('[desk]\naddress = "s@example.test"\n')
+    result = CliRunner().invoke(cli, ["--config", str(path), "check-config"])
+    assert result.exit_code == 2 and "desk.secret_file: file not found" in result.output
+
+
+def test_run_once_turns_maildir_mail_into_tickets(site):
+    first = drop(site, "1.eml", make_message())
+    drop(site, "2.eml", make_message(sender="dan@other.example", subject="VPN down"))
+    assert invoke("run", "--once", config=site).exit_code == 0
+    assert not first.exists()
+    cur = sorted(p.name for p in (site.parent / "var" / "inbox" / "cur").iterdir())
+    assert cur == ["1.eml:2,S", "2.eml:2,S"]
+    rows = json.loads(invoke("tickets", "list", "--json", config=site).output)
+    assert {r["subject"] for r in rows} == {"Printer on floor 3 is jammed", "VPN down"}
+    for key in ("id", "subject", "requester", "status", "tier", "priority", "created_at", "updated_at",
+                "message_count"):
+        assert key in rows[0]
+    assert invoke("run", "--once", config=site).exit_code == 0  # nothing new: nothing doubled
+    assert len(json.loads(invoke("tickets", "list", "--json", config=site).output)) == 2
+
+
+def test_tickets_filters_show_and_export(site):
+    drop(site, "1.eml", make_message())
+    invoke("run", "--once", config=site)
+    assert json.loads(invoke("tickets", "list", "--json", "--status", "closed", config=site).output) == []
+    assert len(json.loads(invoke("tickets", "list", "--json", "--tier", "L1", config=site).output)) == 1
+    shown = json.loads(invoke("tickets", "show", "1", "--json", config=site).output)
+    assert {"participants", "messages", "events"} <= set(shown)
+    msg = shown["messages"][0]
+    for key in ("id", "message_id", "direction", "sender", "date", "subject", "body_text", "new_text",
+                "thread_reason", "attachments"):
+        assert key in msg
+    human = invoke("tickets", "show", "1", config=site).output
+    assert "Ticket #1: Printer on floor 3 is jammed" in human
+    lines = invoke("export", config=site).output.splitlines()
+    assert [json.loads(line) for line in lines] == [shown]
+    missing = CliRunner().invoke(cli, ["--config", str(site), "tickets", "show", "99"])
+    assert missing.exit_code == 1 and "no ticket 99" in missing.output
+
+
+def test_quarantine_list_and_retry(site):
+    site.write_text(site.read_text() + "\n[limits]\nmax_message_bytes = 2048\n")
+    drop(site, "big.eml", make_message(body="x" * 4000))
+    invoke("run", "--once", config=site)
+    entries = json.loads(invoke("quarantine", "list", "--json", config=site).output)
+    assert len(entries) == 1 and "2048" in entries[0]["reason"]
+    still = CliRunner().invoke(cli, ["--config", str(site), "quarantine", "retry", str(entries[0]["id"])])
+    assert still.exit_code == 1 and "still quarantined" in still.output
+    site.write_text(site.read_text().replace("max_message_bytes = 2048", "max_message_bytes = 1048576"))
+    result = invoke("quarantine", "retry", str(entries[0]["id"]), config=site)
+    assert result.exit_code == 0 and "released" in result.output
+    assert json.loads(invoke("quarantine", "list", "--json", config=site).output) == []
+    assert len(json.loads(invoke("tickets", "list", "--json", config=site).output)) == 1
+
+
+def deliver(config: Path, data: bytes) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "maildesk", "--config", str(config), "deliver"],
+                          input=data, capture_output=True, timeout=60)
+
+
+def test_deliver_stores_once(site):
+    data = make_message()
+    first = deliver(site, data)
+    assert first.returncode == 0 and b"stored ticket 1" in first.stdout
+    again = deliver(site, data)  # the MTA retried after a timeout: not doubled
+    assert again.returncode == 0 and b"already" in again.stdout
+
+
+def test_deliver_exits_75_when_database_is_locked(site):
+    site.write_text(site.read_text().replace('secret_file = "var/secret.key"',
+                                             'secret_file = "var/secret.key"\ndb_busy_timeout_ms = 100'))
+    deliver(site, make_message())  # creates the database
+    conn = sqlite3.connect(site.parent / "var" / "maildesk.db", isolation_level=None)
+    conn.execute("BEGIN EXCLUSIVE")
+    try:
+        result = deliver(site, make_message(subject="while locked"))
+    finally:
+        conn.execute("ROLLBACK")
+        conn.close()
+    assert result.returncode == 75, result.stderr
+    assert b"not stored" in result.stderr
+    assert deliver(site, make_message(subject="while locked")).returncode == 0  # the MTA's retry works
+
+
+def test_deliver_exits_75_when_database_cannot_be_opened(site):
+    (site.parent / "var" / "maildesk.db").mkdir(parents=True)  # a directory where the file should be
+    result = deliver(site, make_message())
+    assert result.returncode == 75 and b"not stored" in result.stderr
+
+
+def test_embedded_default_runs_without_config(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MAILDESK_CONFIG", raising=False)
+    inbox = tmp_path / "var" / "inbox" / "new"
+    inbox.mkdir(parents=True)
+    (inbox / "hello.eml").write_bytes(make_message())
+    assert invoke("run", "--once").exit_code == 0
+    assert (tmp_path / "var" / "secret.key").exists()
+    assert "Printer on floor 3" in invoke("tickets", "list").output
+
+
+def test_sample_messages_make_tickets(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MAILDESK_CONFIG", raising=False)
+    inbox = tmp_path / "var" / "inbox" / "new"
+    inbox.mkdir(parents=True)
+    samples = sorted(SAMPLES.glob("*.eml"))
+    assert samples
+    for sample in samples:
+        (inbox / sample.name).write_bytes(sample.read_bytes())
+    assert invoke("run", "--once").exit_code == 0
+    assert len(json.loads(invoke("tickets", "list", "--json").output)) >= 1
+
+
+def _commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
+    found = []
+    for name, command in group.commands.items():
+        path = f"{prefix}{name}"
+        found.append((path, command))
+        if isinstance(command, click.Group):
+            found += _commands(command, path + " ")
+    return found
+
+
+def test_every_command_is_documented_and_has_help():
+    readme = (ROOT / "README.md").read_text()
+    for path, command in _commands(cli):
+        assert command.help, f"maildesk {path} has no help"
+        assert re.search(rf"maildesk( --config \S+)? {re.escape(path)}\b", readme), f"README lacks `maildesk {path}`"

@@ -1,0 +1,110 @@
+"""Configuration: the example loads, defaults apply, and every error names its key path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from maildesk.config import build, load_config, parse_toml
+from maildesk.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_example_config_loads_and_documents_every_key():
+    config = load_config(ROOT / "config.example.toml")
+    assert config.desk.address == "support@example.test"
+    imap, drop = config.mailboxes
+    assert (imap.kind, imap.port, imap.processed_folder, imap.password_env) == (
+        "imap", 993, "Processed", "MAILDESK_IMAP_PASSWORD")
+    assert drop.kind == "maildir" and drop.path == ROOT / "var" / "inbox"
+    text = (ROOT / "config.example.toml").read_text()
+    from maildesk.config import DESK, LIMITS, MAILBOX
+
+    for section, options in (("desk", DESK), ("mailbox", MAILBOX), ("limits", LIMITS)):
+        for key in options:
+            assert f"{key} =" in text or f"# {key} =" in text, f"{section}.{key} is not documented"
+
+
+def test_embedded_default_is_a_local_maildir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MAILDESK_CONFIG", raising=False)
+    config = load_config(None, cwd=tmp_path)
+    assert config.embedded
+    assert config.desk.data_dir == tmp_path / "var"
+    assert config.mailboxes[0].kind == "maildir" and config.mailboxes[0].path == tmp_path / "var" / "inbox"
+
+
+def test_env_var_selects_config(tmp_path, monkeypatch):
+    path = tmp_path / "other.toml"
+    path.write_text('[desk]\naddress = "help@other.example"\n')
+    monkeypatch.setenv("MAILDESK_CONFIG", str(path))
+    assert load_config(None).desk.address == "help@other.example"
+
+
+def test_relative_paths_are_relative_to_the_config_file(tmp_path):
+    path = tmp_path / "etc" / "maildesk.toml"
+    path.parent.mkdir()
+    path.write_text('[desk]\naddress = "a@b.example"\ndata_dir = "data"\n')
+    config = load_config(path)
+    assert config.desk.data_dir == tmp_path / "etc" / "data"
+    assert config.desk.secret_file == tmp_path / "etc" / "data" / "secret.key"
+
+
+IMAP = 'name = "support"\nkind = "imap"\nhost = "imap.example.test"\nusername = "u"\n'
+
+BAD = [
+    ('[desk]\naddress = "a@b.example"\n[[mailbox]]\n' + IMAP + 'port = "abc"\n',
+     'mailbox[0].port: expected an integer, got "abc"'),
+    ('[desk]\naddress = "not an address"\n', 'desk.address: not an email address: "not an address"'),
+    ("[desk]\n", "desk.address: required key is missing"),
+    ('[desk]\naddress = "a@b.example"\nnmae = "x"\n', "desk.nmae: unknown key"),
+    ('[desk]\naddress = "a@b.example"\n[[mailbox]]\n' + IMAP + 'security = "tls"\n',
+     'mailbox[0].security: expected one of "ssl", "starttls", "none", got "tls"'),
+    ('[desk]\naddress = "a@b.example"\n[[mailbox]]\nname = "m"\nkind = "maildir"\n',
+     'mailbox[0].path: required for kind = "maildir"'),
+    ('[desk]\naddress = "a@b.example"\n[[mailbox]]\n' + IMAP + 'password = "hunter2"\n',
+     "mailbox[0].password: never put a password in the file"),
+    ('[desk]\naddress = "a@b.example"\n[[mailbox]]\n' + IMAP + "idle = 1\n",
+     "mailbox[0].idle: expected true or false, got 1"),
+    ('[desk]\naddress = "a@b.example"\n[[mailbox]]\n' + IMAP + "[[mailbox]]\n" + IMAP,
+     'mailbox[1].name: duplicate mailbox name "support"'),
+    ('[desk]\naddress = "a@b.example"\n[limits]\nmax_parts = 0\n',
+     "limits.max_parts: expected a value from 1 to 100000, got 0"),
+    ('[desk]\naddress = "a@b.example"\n[routng]\n', "routng: unknown section"),
+    ('mailbox = 3\n[desk]\naddress = "a@b.example"\n', "mailbox: expected a list of [[mailbox]] tables"),
+]
+
+
+@pytest.mark.parametrize("text,expected", BAD)
+def test_config_errors_name_the_key_path(text, expected, tmp_path):
+    with pytest.raises(ConfigError) as err:
+        build(parse_toml(text, where="t"), base=tmp_path, source=None)
+    assert expected in str(err.value)
+
+
+def test_all_problems_are_reported_at_once(tmp_path):
+    text = '[desk]\naddress = "x"\n[[mailbox]]\nname = "m"\nkind = "imap"\nport = "abc"\n'
+    with pytest.raises(ConfigError) as err:
+        build(parse_toml(text, where="t"), base=tmp_path, source=None)
+    keys = [k for k, _ in err.value.problems]
+    assert {"desk.address", "mailbox[0].port", "mailbox[0].host", "mailbox[0].username"} <= set(keys)
+
+
+def test_invalid_toml_names_the_file_and_line(tmp_path):
+    path = tmp_path / "maildesk.toml"
+    path.write_text("[desk\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(path) in str(err.value) and "line 1" in str(err.value)
+
+
+def test_password_comes_from_the_environment(tmp_path, monkeypatch):
+    text = '[desk]\naddress = "a@b.example"\n[[mailbox]]\n' + IMAP + 'password_env = "MD_TEST_PW"\n'
+    box = build(parse_toml(text, where="t"), base=tmp_path, source=None).mailboxes[0]
+    monkeypatch.delenv("MD_TEST_PW", raising=False)
+    with pytest.raises(ConfigError, match=r"mailbox\[0\].password_env: environment variable MD_TEST_PW is not set"):
+        box.password()
+    monkeypatch.setenv("MD_TEST_PW", "s3cret")
+    assert box.password() == "s3cret"

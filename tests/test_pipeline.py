@@ -1,0 +1,228 @@
+"""The intake loop on a real SQLite database: threading, exactly-once, screening, the shunt."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from desktools import harness
+from mailfactory import make_message, message_id_of
+from maildesk.errors import StoreUnavailable
+from maildesk.pipeline import PIPELINE, Runner
+from maildesk.stage import Context
+from maildesk.store import views
+from maildesk.tokens import make_token, reply_address
+
+
+@pytest.fixture
+def h(tmp_path):
+    return harness(tmp_path)
+
+
+def ticket(h, ticket_id):
+    return views.show_ticket(h.store.db, ticket_id)
+
+
+def test_new_message_opens_ticket_in_l1_with_participants(h):
+    out = h.take(make_message(cc="Dan <dan@customer.example>, support@example.test"))
+    assert out.status == "stored" and out.new_ticket
+    t = ticket(h, out.ticket_id)
+    assert (t["tier"], t["status"], t["priority"]) == ("L1", "new", "normal")
+    assert t["requester"] == "carol@customer.example"
+    assert {(p["address"], p["role"]) for p in t["participants"]} == {
+        ("carol@customer.example", "requester"), ("dan@customer.example", "cc")}
+    m = t["messages"][0]
+    assert m["direction"] == "in" and m["thread_reason"] == "new"
+    assert "printer is jammed" in m["new_text"]
+    assert [e["kind"] for e in t["events"]] == ["created", "routed"]
+
+
+def test_reply_by_in_reply_to_joins_ticket(h):
+    first = make_message()
+    out1 = h.take(first)
+    out2 = h.take(make_message(subject="Re: Printer", in_reply_to=message_id_of(first)))
+    assert out2.ticket_id == out1.ticket_id and not out2.new_ticket
+    assert ticket(h, out1.ticket_id)["messages"][1]["thread_reason"] == "in-reply-to"
+
+
+def test_reply_by_token_joins_ticket(h):
+    out1 = h.take(make_message())
+    token = make_token(h.desk.secret, out1.ticket_id)
+    out2 = h.take(make_message(subject="no tag at all", to=reply_address("support@example.test", token)))
+    assert out2.ticket_id == out1.ticket_id
+    assert ticket(h, out1.ticket_id)["messages"][1]["thread_reason"] == "token"
+
+
+def test_forged_token_opens_new_ticket(h):
+    out1 = h.take(make_message())
+    forged = f"{out1.ticket_id}-c-{'a' * 20}"
+    out2 = h.take(make_message(sender="mallory@evil.example", to=f"support+{forged}@example.test"))
+    assert out2.new_ticket and out2.ticket_id != out1.ticket_id
+
+
+def test_subject_tag_from_participant_joins(h):
+    out1 = h.take(make_message())
+    out2 = h.take(make_message(subject=f"Re: [#{out1.ticket_id}] printer", message_id="<other@customer.example>"))
+    assert out2.ticket_id == out1.ticket_id
+    assert ticket(h, out1.ticket_id)["messages"][1]["thread_reason"] == "subject-tag"
+
+
+def test_subject_tag_from_stranger_opens_new_ticket(h):
+    out1 = h.take(make_message())
+    out2 = h.take(make_message(sender="mallory@evil.example", subject=f"[#{out1.ticket_id}] give me access"))
+    assert out2.new_ticket and out2.ticket_id != out1.ticket_id
+    assert "mallory@evil.example" not in {p["address"] for p in ticket(h, out1.ticket_id)["participants"]}
+
+
+def test_two_replies_to_an_unseen_message_land_together(h):
+    unseen = "<thread-start@partner.example>"
+    out1 = h.take(make_message(subject="Re: contract", in_reply_to=unseen, references=unseen))
+    out2 = h.take(make_message(sender="dan@partner.example", subject="Re: contract", in_reply_to=unseen))
+    assert out1.new_ticket and out2.ticket_id == out1.ticket_id
+
+
+def test_same_message_id_different_bytes_is_stored_once(h):
+    a = make_message(message_id="<same@customer.example>")
+    b = make_message(message_id="<same@customer.example>", body="different bytes\n")
+    assert h.take(a, ref="1:1").status == "stored"
+    dup = h.take(b, ref="1:2")
+    assert dup.status == "duplicate" and h.message_count() == 1
+
+
+def test_no_message_id_is_deduplicated_by_raw_hash(h):
+    data = make_message(message_id=None)
+    assert h.take(data, ref="a").status == "stored"
+    assert h.take(data, ref="b").status == "duplicate"
+    assert h.message_count() == 1
+
+
+def test_same_origin_is_processed_once(h):
+    data = make_message()
+    assert h.take(data, ref="7:1").status == "stored"
+    assert h.take(data, ref="7:1").status == "already"
+
+
+BOUNCE_TEMPLATE = """From: Mail Delivery System <MAILER-DAEMON@mx.customer.example>
+To: support@example.test
+Subject: Undelivered Mail Returned to Sender
+Message-ID: <bounce1@mx.customer.example>
+Auto-Submitted: auto-replied
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="BB"
+
+--BB
+Content-Type: text/plain
+
+I'm sorry to have to inform you that your message could not be delivered.
+
+--BB
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.customer.example
+
+Final-Recipient: rfc822; carol@customer.example
+Action: failed
+Status: 5.1.1
+
+--BB
+Content-Type: text/rfc822-headers
+
+From: support@example.test
+To: carol@customer.example
+Subject: [#1] Printer
+Message-ID: {original}
+
+--BB--
+"""
+
+
+def test_bounce_never_opens_ticket_and_links_to_original(h):
+    first = make_message()
+    out1 = h.take(first)
+    bounce = BOUNCE_TEMPLATE.format(original=message_id_of(first)).replace("\n", "\r\n").encode()
+    out = h.take(bounce)
+    assert out.status == "quarantined" and h.ticket_count() == 1
+    entry = h.store.quarantine.get(out.quarantine_id)
+    assert entry.kind == "bounce" and entry.ticket_id == out1.ticket_id
+    assert "carol@customer.example" in entry.reason
+    assert "bounce" in [e["kind"] for e in ticket(h, out1.ticket_id)["events"]]
+
+
+OOO = {"Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All"}
+
+
+def test_auto_reply_without_ticket_is_held_not_a_ticket(h):
+    out = h.take(make_message(subject="Automatic reply: hello", headers=OOO))
+    assert out.status == "quarantined" and h.ticket_count() == 0
+    assert h.store.quarantine.get(out.quarantine_id).kind == "auto-reply"
+
+
+def test_auto_reply_to_a_ticket_is_kept_on_it(h):
+    first = make_message()
+    out1 = h.take(first)
+    out = h.take(make_message(subject="Automatic reply: Printer", headers=OOO, in_reply_to=message_id_of(first)))
+    assert out.status == "stored" and out.ticket_id == out1.ticket_id
+    assert ticket(h, out1.ticket_id)["messages"][1]["kind"] == "auto-reply"
+
+
+def test_monitoring_alert_opens_ticket_marked_automatic(h):
+    out = h.take(make_message(sender="nagios@monitor.example", subject="PROBLEM: disk full",
+                              headers={"Auto-Submitted": "auto-generated"}))
+    assert out.status == "stored" and out.new_ticket
+    assert ticket(h, out.ticket_id)["messages"][0]["kind"] == "auto-generated"
+
+
+def test_our_own_mail_coming_back_is_held(h):
+    out = h.take(make_message(sender="support@example.test", headers={"X-Maildesk-Loop": h.desk.loop_id}))
+    assert out.status == "quarantined" and h.store.quarantine.get(out.quarantine_id).kind == "loop"
+    assert h.ticket_count() == 0
+
+
+class Exploding:
+    name = "explode"
+
+    def process(self, work, ctx):
+        raise ValueError("boom")
+
+
+def test_unexpected_failure_shunts_message_to_quarantine(h):
+    runner = Runner(Context(h.desk, h.store), steps=(*PIPELINE[:2], Exploding()))
+    h.runner = runner
+    out = h.take(make_message())
+    assert out.status == "quarantined"
+    entry = h.store.quarantine.get(out.quarantine_id)
+    assert "explode" in entry.reason and "boom" in entry.reason
+    assert h.store.tickets.raw(entry.raw_hash) is not None
+    assert h.ticket_count() == 0 and h.message_count() == 0  # the failed transaction left nothing behind
+
+
+class Locked:
+    name = "locked"
+
+    def process(self, work, ctx):
+        raise sqlite3.OperationalError("database is locked")
+
+
+def test_locked_database_is_a_temporary_failure_recording_nothing(h):
+    h.runner = Runner(Context(h.desk, h.store), steps=(*PIPELINE, Locked()))
+    with pytest.raises(StoreUnavailable):
+        h.take(make_message(), ref="1:9")
+    assert h.message_count() == 0 and not h.store.ledger.known_refs("test", ["1:9"])
+
+
+def test_retry_releases_quarantined_message_after_limit_raised(tmp_path):
+    small = harness(tmp_path, limits={"max_message_bytes": 1024})
+    out = small.take(make_message(body="x" * 5000))
+    assert out.status == "quarantined" and "1024" in out.reason
+    big = harness(tmp_path)  # same data dir, default limits
+    retried = big.runner.process(_raw_of(big, out.quarantine_id), retry_of=out.quarantine_id)
+    assert retried.status == "stored" and big.ticket_count() == 1
+    assert big.store.quarantine.get(out.quarantine_id).status == "released"
+
+
+def _raw_of(h, entry_id):
+    from maildesk.models import Origin, RawMessage
+
+    entry = h.store.quarantine.get(entry_id)
+    return RawMessage(Origin("test", f"retry:{entry_id}"), h.store.tickets.raw(entry.raw_hash), h.desk.clock())
