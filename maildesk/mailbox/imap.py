@@ -1,0 +1,340 @@
+"""An IMAP folder as a mailbox source: fetch new mail in batches, settle by flag or move."""
+
+from __future__ import annotations
+
+import logging
+import re
+import ssl
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import Any, TypeVar
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
+
+from maildesk.clock import Clock, system_clock
+from maildesk.errors import MailboxError
+from maildesk.mailbox.base import Ledger, Settlement
+from maildesk.models import Origin, RawMessage
+
+log = logging.getLogger("maildesk.mailbox")
+
+SECURITY_MODES = ("ssl", "starttls", "none")
+COMMAND_UIDS = 500  # UIDs per size/header FETCH, STORE or MOVE: keeps command lines short
+IDLE_MAX_SECONDS = 600.0  # re-issue IDLE well within the 29 minutes of RFC 2177
+IDLE_SLICE_SECONDS = 1.0  # how often ``stop`` is looked at while idling
+SIZE, BODY = b"RFC822.SIZE", b"BODY[]"
+MESSAGE_ID_ITEM = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
+_MESSAGE_ID = re.compile(rb"^message-id:\s*<([^<>\s]+)>", re.IGNORECASE | re.MULTILINE)
+_FOLDING = re.compile(rb"\r?\n[ \t]+")
+
+T = TypeVar("T")
+
+
+def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def plan_batches(sizes: Iterable[tuple[int, int]], max_count: int,
+                 max_bytes: int) -> list[list[int]]:
+    """Group ``(uid, size)`` pairs, in order, under both limits; a bigger message goes alone."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    total = 0
+    for uid, size in sizes:
+        if current and (len(current) >= max_count or total + size > max_bytes):
+            batches.append(current)
+            current, total = [], 0
+        current.append(uid)
+        total += size
+    return [*batches, current] if current else batches
+
+
+def header_message_id(header: bytes | None) -> str | None:
+    """The Message-ID (without <>) from a fetched header block, None when unusable."""
+    match = _MESSAGE_ID.search(_FOLDING.sub(b" ", header or b""))
+    return match.group(1).decode("ascii", "replace") if match else None
+
+
+class ImapSource:
+    """One IMAP folder read for the intake loop (implements ``Source``).
+
+    Messages are keyed by ``(mailbox, UIDVALIDITY, UID)``; nothing on the server
+    changes until the caller has committed them and calls ``settle``. Which UIDs
+    are read never depends on ``\\Seen`` (other clients set it): without a
+    ``processed_folder``, UIDs above the ledger's highest committed UID; with
+    one, every UID in the folder (settled mail leaves it); known refs excepted.
+
+    A new UIDVALIDITY (or the first sync) voids the stored UIDs and rescans the
+    folder. With a ``processed_folder`` the folder only holds unsettled mail, so
+    all of it is yielded again; the intake loop deduplicates by Message-ID and
+    its receipt lets ``settle`` move the message out. Without one, the folder
+    holds all old mail: the rescan fetches only Message-ID headers first and does
+    not download mail whose Message-ID the ledger knows, except the highest UID,
+    which is always yielded so that, once committed, the ledger's highest UID
+    lies above every skipped message and none is ever reconsidered.
+    """
+
+    def __init__(self, *, name: str, host: str, port: int | None = None, security: str = "ssl",
+                 username: str, password: str, folder: str = "INBOX",
+                 processed_folder: str | None = None, quarantine_folder: str | None = None,
+                 idle: bool = True, poll_seconds: float = 60, batch_size: int = 50,
+                 batch_bytes: int = 20 * 1024 * 1024, timeout: float = 60,
+                 ssl_context: ssl.SSLContext | None = None, clock: Clock = system_clock) -> None:
+        if security not in SECURITY_MODES:
+            raise ValueError(f"security must be one of {SECURITY_MODES}, not {security!r}")
+        if batch_size < 1 or batch_bytes < 1:
+            raise ValueError("batch_size and batch_bytes must be positive")
+        if folder in (processed_folder, quarantine_folder):
+            raise ValueError("processed and quarantine folders must differ from the folder read")
+        self.name, self.host, self.security = name, host, security
+        self.port = port if port is not None else (993 if security == "ssl" else 143)
+        self.username, self.password, self.ssl_context = username, password, ssl_context
+        self.folder, self.processed_folder = folder, processed_folder
+        self.quarantine_folder = quarantine_folder
+        self.idle, self.poll_seconds, self.timeout = idle, poll_seconds, timeout
+        self.batch_size, self.batch_bytes = batch_size, batch_bytes
+        self._clock = clock
+        self._client: IMAPClient | None = None
+        self._uidvalidity = 0
+        self._high_uid: int | None = None  # highest UID seen by the last search
+        self._rescan: int | None = None  # UIDVALIDITY whose rescan has not finished
+        self._folders: set[str] = set()  # target folders known to exist
+
+    def connect(self) -> None:
+        self.close()
+        try:
+            with self._guard("connect"):
+                self._client = IMAPClient(self.host, self.port, ssl=self.security == "ssl",
+                                          ssl_context=self.ssl_context, timeout=self.timeout)
+                if self.security == "starttls":
+                    self._client.starttls(self.ssl_context)  # never falls back to plain text
+                self._client.login(self.username, self.password)
+                selected = self._client.select_folder(self.folder)
+        except MailboxError:
+            self._drop()
+            raise
+        self._uidvalidity = int(selected[b"UIDVALIDITY"])
+        self._high_uid, self._folders = None, set()
+        if self.security == "none" and self.host not in ("127.0.0.1", "::1", "localhost"):
+            log.warning("%s: password sent without TLS to %s", self.name, self.host)
+        log.info("%s: connected to %s:%d, folder %s (UIDVALIDITY %d)",
+                 self.name, self.host, self.port, self.folder, self._uidvalidity)
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            client.logout()
+        except (IMAPClientError, OSError) as exc:
+            log.debug("%s: logout failed (%s); closing the socket", self.name, exc)
+            with suppress(Exception):
+                client.shutdown()
+
+    def batches(self, ledger: Ledger) -> Iterator[Sequence[RawMessage]]:
+        client = self._require()
+        uidvalidity = self._uidvalidity
+        previous = ledger.uidvalidity(self.name)
+        if previous != uidvalidity:
+            self._start_rescan(ledger, previous, uidvalidity)
+        skip_known = self._rescan == uidvalidity and self.processed_folder is None
+        candidates = self._candidates(client, ledger, uidvalidity)
+        for chunk in chunked(candidates, COMMAND_UIDS):
+            for uids in self._plan(client, ledger, chunk, skip_known, keep=candidates[-1]):
+                batch = self._fetch(client, uids, uidvalidity)
+                if batch:
+                    yield batch
+        if self._rescan == uidvalidity:
+            self._rescan = None
+
+    def _start_rescan(self, ledger: Ledger, previous: int | None, uidvalidity: int) -> None:
+        if previous is None:
+            log.info("%s: first sync (UIDVALIDITY %d), scanning the folder", self.name, uidvalidity)
+        else:
+            log.warning("%s: UIDVALIDITY changed from %d to %d; stored UIDs are void, rescanning",
+                        self.name, previous, uidvalidity)
+        ledger.set_uidvalidity(self.name, uidvalidity)
+        self._rescan = uidvalidity
+
+    def _candidates(self, client: IMAPClient, ledger: Ledger, uidvalidity: int) -> list[int]:
+        floor = 0 if self.processed_folder else ledger.max_uid(self.name, uidvalidity)
+        found = self._search_above(client, floor)
+        uids = sorted(uid for uid in found if uid > floor)  # "UID n:*" always has the highest
+        self._high_uid = max([floor, *found])
+        refs = {uid: Origin.imap(self.name, uidvalidity, uid).ref for uid in uids}
+        known: set[str] = set()
+        for chunk in chunked(uids, COMMAND_UIDS):
+            known |= ledger.known_refs(self.name, [refs[uid] for uid in chunk])
+        log.debug("%s: %d UID(s) above %d, %d known", self.name, len(uids), floor, len(known))
+        return [uid for uid in uids if refs[uid] not in known]
+
+    def _plan(self, client: IMAPClient, ledger: Ledger, uids: Sequence[int], skip_known: bool,
+              keep: int) -> list[list[int]]:
+        """Batches of these UIDs by size; during a rescan, without known Message-IDs."""
+        items = ["RFC822.SIZE", MESSAGE_ID_ITEM] if skip_known else ["RFC822.SIZE"]
+        with self._guard("fetch of sizes"):
+            fetched = client.fetch(list(uids), items)
+        present = [uid for uid in uids if SIZE in fetched.get(uid, {})]
+        if skip_known:
+            present = self._drop_known(ledger, present, fetched, keep)
+        sizes = [(uid, int(fetched[uid][SIZE])) for uid in present]
+        return plan_batches(sizes, self.batch_size, self.batch_bytes)
+
+    def _drop_known(self, ledger: Ledger, uids: list[int], fetched: dict[int, dict[bytes, Any]],
+                    keep: int) -> list[int]:
+        ids = {uid: header_message_id(_header(fetched[uid])) for uid in uids}
+        known = ledger.known_message_ids(sorted({mid for mid in ids.values() if mid}))
+        wanted = [uid for uid in uids if uid == keep or ids[uid] not in known]
+        if len(wanted) < len(uids):
+            log.info("%s: rescan skips %d message(s) whose Message-ID is already stored",
+                     self.name, len(uids) - len(wanted))
+        return wanted
+
+    def _fetch(self, client: IMAPClient, uids: list[int], uidvalidity: int) -> list[RawMessage]:
+        """One FETCH command for the whole batch; vanished messages are left out."""
+        with self._guard(f"fetch of {len(uids)} message(s)"):
+            fetched = client.fetch(uids, ["BODY.PEEK[]"])
+        received_at = self._clock()
+        batch: list[RawMessage] = []
+        for uid in uids:
+            data = fetched.get(uid, {}).get(BODY)
+            if data is None:
+                log.info("%s: UID %d vanished before it could be fetched", self.name, uid)
+            else:
+                origin = Origin.imap(self.name, uidvalidity, uid)
+                batch.append(RawMessage(origin, bytes(data), received_at))
+        return batch
+
+    def settle(self, done: Sequence[Settlement]) -> None:
+        client = self._require()
+        for target, uids in self._targets(done).items():
+            for chunk in chunked(sorted(uids), COMMAND_UIDS):
+                if target is None:
+                    with self._guard("flagging \\Seen"):
+                        client.add_flags(list(chunk), [b"\\Seen"], silent=True)
+                else:
+                    self._move(client, list(chunk), target)
+            log.debug("%s: settled %d message(s) to %s", self.name, len(uids), target or "\\Seen")
+
+    def _targets(self, done: Sequence[Settlement]) -> dict[str | None, list[int]]:
+        """UIDs grouped by target folder (None: flag \\Seen); void settlements left out."""
+        targets: dict[str | None, list[int]] = {}
+        for settlement in done:
+            origin = settlement.origin
+            if origin.mailbox != self.name or origin.uid is None:
+                log.warning("%s: cannot settle %s:%s here", self.name, origin.mailbox, origin.ref)
+            elif origin.uidvalidity != self._uidvalidity:
+                log.info("%s: %s is of an old UIDVALIDITY; void", self.name, origin.ref)
+            else:
+                target = self.processed_folder
+                if settlement.quarantined and self.quarantine_folder:
+                    target = self.quarantine_folder
+                targets.setdefault(target, []).append(origin.uid)
+        return targets
+
+    def _move(self, client: IMAPClient, uids: list[int], target: str) -> None:
+        self._ensure_folder(client, target)
+        with self._guard(f"move to {target}"):
+            if client.has_capability("MOVE"):
+                client.move(uids, target)
+                return
+            client.copy(uids, target)
+            client.add_flags(uids, [b"\\Deleted"], silent=True)
+            if client.has_capability("UIDPLUS"):
+                client.uid_expunge(uids)  # exactly these UIDs, never a plain EXPUNGE
+            else:
+                log.warning("%s: server lacks UIDPLUS; copies left flagged \\Deleted", self.name)
+
+    def _ensure_folder(self, client: IMAPClient, folder: str) -> None:
+        if folder in self._folders:
+            return
+        with self._guard(f"creating folder {folder}"):
+            if not client.folder_exists(folder):
+                client.create_folder(folder)  # losing a race to another client: retried later
+                log.info("%s: created folder %s", self.name, folder)
+        self._folders.add(folder)
+
+    def wait(self, stop: threading.Event, timeout: float) -> None:
+        client = self._require()
+        if stop.is_set() or self._new_mail_waiting(client):
+            return
+        with self._guard("capability"):
+            can_idle = self.idle and client.has_capability("IDLE")
+        if not can_idle:
+            stop.wait(max(0.0, min(timeout, self.poll_seconds)))
+            return
+        until = time.monotonic() + max(0.0, min(timeout, IDLE_MAX_SECONDS))
+        with self._guard("IDLE"):
+            client.idle()
+            why = self._idle_until(client, stop, until)
+            client.idle_done()  # on a dead connection this is what fails
+        log.debug("%s: IDLE ended (%s)", self.name, why)
+
+    def _new_mail_waiting(self, client: IMAPClient) -> bool:
+        """Did mail arrive after the last search (before IDLE could report it)?"""
+        if self._high_uid is None:
+            return False
+        return any(uid > self._high_uid for uid in self._search_above(client, self._high_uid))
+
+    def _search_above(self, client: IMAPClient, floor: int) -> list[int]:
+        """UIDs from ``floor + 1`` on (plus the highest UID, which ``n:*`` always matches).
+
+        The NOOP first makes the server announce mail other clients added: a
+        SEARCH alone answers from the view of the folder it last announced.
+        """
+        with self._guard("search"):
+            client.noop()
+            return list(client.search(["UID", f"{floor + 1}:*"]))
+
+    def _idle_until(self, client: IMAPClient, stop: threading.Event, until: float) -> str:
+        while not stop.is_set():
+            remaining = until - time.monotonic()
+            if remaining <= 0:
+                return "timeout"
+            step = min(IDLE_SLICE_SECONDS, remaining)
+            started = time.monotonic()
+            responses = client.idle_check(timeout=step)
+            if any(response[:1] == (b"BYE",) for response in responses):
+                raise IMAPClientAbortError("server ended the session (BYE)")
+            if any(_is_new_mail(response) for response in responses):
+                return "new mail"
+            if not responses and time.monotonic() - started < step / 2:
+                return "readable without data"  # perhaps EOF: ending IDLE will tell
+        return "stop"
+
+    def _require(self) -> IMAPClient:
+        if self._client is None:
+            raise MailboxError(f"mailbox {self.name!r} on {self.host}: not connected")
+        return self._client
+
+    def _drop(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with suppress(Exception):
+                client.shutdown()
+
+    @contextmanager
+    def _guard(self, action: str) -> Iterator[None]:
+        """Turn imapclient, socket and TLS errors into MailboxError."""
+        try:
+            yield
+        except (IMAPClientError, OSError) as exc:
+            if not isinstance(exc, IMAPClientError) or isinstance(exc, IMAPClientAbortError):
+                self._drop()  # the connection is unusable; the caller reconnects
+            where = f"mailbox {self.name!r} on {self.host}:{self.port}"
+            raise MailboxError(f"{where}: {action} failed: {exc}") from exc
+
+
+def _header(item: dict[bytes, Any]) -> bytes | None:
+    found = [v for k, v in item.items() if k.startswith(b"BODY[HEADER") and isinstance(v, bytes)]
+    return found[0] if found else None
+
+
+def _is_new_mail(response: tuple[Any, ...]) -> bool:
+    if len(response) < 2 or not isinstance(response[0], int):
+        return False
+    return response[1] == b"EXISTS" or (response[1] == b"RECENT" and response[0] > 0)
