@@ -226,3 +226,11 @@ def _raw_of(h, entry_id):
 
     entry = h.store.quarantine.get(entry_id)
     return RawMessage(Origin("test", f"retry:{entry_id}"), h.store.tickets.raw(entry.raw_hash), h.desk.clock())
+
+
+def test_reply_stored_before_its_parent_still_threads_together(h):
+    parent = make_message(message_id="<parent@customer.example>")
+    reply = make_message(sender="dan@customer.example", subject="Re: printer", in_reply_to="<parent@customer.example>")
+    out_reply = h.take(reply)
+    out_parent = h.take(parent)
+    assert out_parent.ticket_id == out_reply.ticket_id and h.ticket_count() == 1

@@ -31,9 +31,11 @@ def by_token(msg: ParsedMessage, *, secret: bytes, desk_address: str, index: Thr
 
 
 def by_references(msg: ParsedMessage, *, index: ThreadIndex) -> ThreadDecision | None:
-    """In-Reply-To first, then References newest first."""
+    """In-Reply-To first, then References newest first, then a reply that arrived before this message."""
     candidates = [("in-reply-to", r) for r in msg.in_reply_to]
     candidates += [("references", r) for r in reversed(msg.references)]
+    if msg.message_id:  # a reply to this message was stored first (mail does arrive out of order)
+        candidates.append(("references", msg.message_id))
     found = index.tickets_for_refs(list(dict.fromkeys(r for _, r in candidates)))
     for reason, ref in candidates:
         if ref in found:

@@ -73,7 +73,8 @@ class MaildirSource:
             yield from self._read(pending, ledger)
 
     def _read(self, paths: list[Path], ledger: Ledger) -> Iterator[Sequence[RawMessage]]:
-        refs = {unique_part(p.name): p for p in paths}
+        """Read one chunk of files in name order (delivery order for standard Maildir names)."""
+        refs = {unique_part(p.name): p for p in sorted(paths, key=lambda p: p.name)}
         known = ledger.known_refs(self.name, list(refs))
         batch = []
         for ref, path in refs.items():
