@@ -53,7 +53,7 @@ class RawMessage:
 
 @dataclass(frozen=True)
 class Address:
-    """One mailbox address; ``addr`` is lower-cased in the domain part only."""
+    """One mailbox address; ``addr`` is lower-cased whole, as mail systems compare it in practice."""
 
     addr: str
     name: str = ""
