@@ -19,7 +19,7 @@ _FOLD = re.compile(r"\r\n|\r|\n")
 _ENVELOPE = ("delivered-to", "x-original-to", "envelope-to")
 
 
-def _parseaddresses_of(name: str, values: list[str], defects: list[str], budget: list[int]) -> tuple[list[Address], int]:
+def parse_addresses(name: str, values: list[str], defects: list[str], budget: list[int]) -> tuple[list[Address], int]:
     """Valid addresses of some header fields, and how many entries were not valid.
 
     The addresses come from the stdlib's header registry, never from ``getaddresses``
@@ -35,6 +35,10 @@ def _parseaddresses_of(name: str, values: list[str], defects: list[str], budget:
             invalid += 1
             continue
         budget[0] -= len(value)
+        simple = simple_addresses(value)
+        if simple is not None:
+            found.extend(simple)
+            continue
         try:
             header = policy.default.header_factory(name, value)
             items = header.addresses
@@ -56,6 +60,31 @@ def _parseaddresses_of(name: str, values: list[str], defects: list[str], budget:
     return found, invalid
 
 
+_PLAIN_NAME = r"[A-Za-z0-9 .'_-]*?"
+_SIMPLE_ENTRY = re.compile(rf"\s*(?:({_PLAIN_NAME})\s*<({_ADDR.pattern})>|({_ADDR.pattern}))\s*")
+_NEEDS_PARSER = re.compile(r'["()\\;:=\[\]]|[^\x00-\x7f]')  # quotes, comments, groups, encoded words, 8-bit
+
+
+def simple_addresses(value: str) -> list[Address] | None:
+    """``Name <a@b>, c@d`` read directly; None for anything the full parser must interpret.
+
+    Only ASCII names of letters, digits, spaces and ``.'_-`` qualify, so nothing that could
+    hide another address (quotes, comments, groups, encoded words) takes this path.
+    """
+    if _NEEDS_PARSER.search(value):
+        return None
+    found = []
+    for entry in value.split(","):
+        m = _SIMPLE_ENTRY.fullmatch(entry)
+        if m is None:
+            return None
+        addr = m.group(2) or m.group(3)
+        if len(addr) > 320:
+            return None
+        found.append(Address(addr.lower(), " ".join((m.group(1) or "").split())))
+    return found
+
+
 def _utf8_only(addr: str) -> str:
     """An address with raw 8-bit bytes is only an address if they are UTF-8 (RFC 6532)."""
     try:
@@ -65,7 +94,7 @@ def _utf8_only(addr: str) -> str:
 
 
 def addresses_of(name: str, values: list[str], defects: list[str], budget: list[int]) -> tuple[Address, ...]:
-    return tuple(dict.fromkeys(_parseaddresses_of(name, values, defects, budget)[0]))
+    return tuple(dict.fromkeys(parse_addresses(name, values, defects, budget)[0]))
 
 
 def sender_of(values: list[str], defects: list[str], budget: list[int]) -> Address | None:
@@ -73,7 +102,7 @@ def sender_of(values: list[str], defects: list[str], budget: list[int]) -> Addre
     if len(values) != 1:
         defects.append(f"from: {len(values)} From headers")
         return None
-    found, invalid = _parseaddresses_of("from", values, defects, budget)
+    found, invalid = parse_addresses("from", values, defects, budget)
     if len(found) != 1 or invalid:
         defects.append(f"from: not exactly one valid address ({len(found)} valid, {invalid} invalid)")
         return None

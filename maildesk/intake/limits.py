@@ -20,7 +20,7 @@ _LINE_END = re.compile(rb"\r\n|\r|\n")
 _BLANK_LINE = re.compile(rb"(?:\r\n|\n|\r(?!\n))(?:\r\n|\n|\r)")
 # How the stdlib's feed parser recognises a header line (or its continuation).
 _HEADER_LINE = re.compile(rb"From |[\x21-\x39\x3b-\x7e]*:|[ \t]")
-_MIME_FIELD = re.compile(rb"(?:\A|[\r\n])(content-type|content-disposition):", re.IGNORECASE)
+_MIME_FIELDS = (b"content-type:", b"content-disposition:")
 _FIELD_REST = re.compile(rb"[^\r\n]*(?:(?:\r\n|\r|\n)[ \t][^\r\n]*)*")
 # A value that names a type which can never hold parts; anything else may be a container.
 _LEAF_TYPE = re.compile(rb"[ \t\r\n]*(?:text|image|application|audio|video|font|model)/", re.IGNORECASE)
@@ -81,25 +81,39 @@ def _check_mime_fields(data: bytes, limits: Limits) -> None:
     nearly every part has a Content-Type field at all; either count is a cheap upper bound.
     """
     containers = fields = budget = 0
-    for match in _MIME_FIELD.finditer(data):
-        value_start = match.end()
+    fields_at = _mime_fields(data)
+    for start, name in fields_at:
+        value_start = start + len(name)
         value_end = _FIELD_REST.match(data, value_start).end()  # type: ignore[union-attr]
-        if match.group(1).lower() == b"content-type":
+        if name == b"content-type:":
             fields += 1
             containers += not _LEAF_TYPE.match(data, value_start)
         if containers > limits.max_parts or fields > limits.max_parts:
-            total = sum(1 for m in _MIME_FIELD.finditer(data) if m.group(1).lower() == b"content-type")
+            total = sum(1 for _, n in fields_at if n == b"content-type:")
             what = "multipart/message " if containers > limits.max_parts else ""
             raise Quarantine(f"message has {total} Content-Type fields, more than max_parts={limits.max_parts} "
                              f"{what}parts", kind="limit")
-        budget += value_end - match.start()
+        budget += value_end - start
         if budget > MIME_FIELD_BUDGET:
             raise Quarantine(f"Content-Type/Content-Disposition fields exceed {MIME_FIELD_BUDGET} bytes "
                              f"({fields} Content-Type fields so far)", kind="limit")
         comments = data.count(b"(", value_start, value_end)
         if comments > MAX_FIELD_COMMENTS:
-            raise Quarantine(f"a {match.group(1).decode()} field has {comments} comments, "
+            raise Quarantine(f"a {name[:-1].decode()} field has {comments} comments, "
                              f"over {MAX_FIELD_COMMENTS}", kind="limit")
+
+
+def _mime_fields(data: bytes) -> list[tuple[int, bytes]]:
+    """Where each Content-Type/Content-Disposition field starts a line, in order (case-insensitive)."""
+    low = data.lower()
+    found = []
+    for name in _MIME_FIELDS:
+        at = low.find(name)
+        while at != -1:
+            if at == 0 or low[at - 1] in b"\r\n":
+                found.append((at, name))
+            at = low.find(name, at + 1)
+    return sorted(found)
 
 
 def check_tree(msg: EmailMessage, limits: Limits) -> None:

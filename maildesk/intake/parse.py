@@ -204,7 +204,54 @@ class _Mime(NamedTuple):
 _OCTETS = _Mime("application/octet-stream", None, {}, "")
 
 
+_PARAM = re.compile(r';\s*([A-Za-z0-9_.-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;\s"]*)\s*')
+_NOT_SIMPLE = re.compile(r"[(*\\]|=\?")  # comments, RFC 2231 parameters, escapes, encoded words
+
+
+def _simple_field(value: str | None) -> tuple[str, dict[str, str]] | None:
+    """``token; name=value; name="value"`` read directly; None when the stdlib must interpret it."""
+    if value is None:
+        return "", {}
+    value = _FOLD.sub("", value).strip()
+    if _NOT_SIMPLE.search(value):
+        return None
+    head, _, rest = value.partition(";")
+    rest = ";" + rest if rest else ""
+    params: dict[str, str] = {}
+    pos = 0
+    while pos < len(rest):
+        m = _PARAM.match(rest, pos)
+        if m is None:
+            return None
+        raw = m.group(2)
+        params[m.group(1).lower()] = raw[1:-1].replace('\\"', '"') if raw.startswith('"') else raw
+        pos = m.end()
+    return head.strip().lower(), params
+
+
+def _mime_fast(part: Message) -> _Mime | None:
+    """The common case without the header registry, whose parse costs more than the message's own."""
+    fields = {k.lower(): v for k, v in part.raw_items() if k.lower() in ("content-type", "content-disposition")}
+    ctype_field = _simple_field(fields.get("content-type"))
+    disp_field = _simple_field(fields.get("content-disposition"))
+    if ctype_field is None or disp_field is None or not all(c.isascii() for c in fields.get("content-type", "")):
+        return None
+    ctype, params = ctype_field
+    if not ctype:
+        ctype = part.get_default_type()
+    elif not _CTYPE.fullmatch(ctype):
+        return None
+    disposition = disp_field[0] or None
+    filename = disp_field[1].get("filename") or params.get("name") or ""
+    return _Mime(ctype, disposition, params, decode_words(recover_8bit(filename)))
+
+
 def _mime(part: Message) -> _Mime:
+    return _mime_fast(part) or _mime_slow(part)
+
+
+def _mime_slow(part: Message) -> _Mime:
+    """Any field, however odd, through the stdlib's header registry."""
     try:
         ctype_header: Any = part.get("content-type")  # header objects, whatever typeshed says
         disp_header: Any = part.get("content-disposition")
