@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from maildesk.intake.bounce import parse_bounce
+from maildesk.intake.mailview import body_text, content_charset, part_text
 from maildesk.models import BounceReport
 
 FIXTURES = Path(__file__).parent / "fixtures" / "auto"
@@ -166,3 +167,32 @@ def test_quoted_message_id_is_not_the_reports_own() -> None:
     )
     report = parse_bounce(msg)
     assert report is not None and report.original_message_id == "ticket-9.2@desk.example.com"
+
+
+BODIES = [
+    # raw message, its readable text
+    (b'Content-Type: text/plain; charset="ISO-8859-1"\n\nd\xe9j\xe0 vu\r\n', "d\u00e9j\u00e0 vu\n"),
+    (b"Content-Type: text/plain; charset=no-such-charset\n\ncaf\xc3\xa9\n", "caf\u00e9\n"),
+    (
+        b"Content-Type: multipart/alternative; boundary=b\n\n--b\nContent-Type: text/html\n\n<p>html</p>\n"
+        b"--b\nContent-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\nplain =3D text\n--b--\n",
+        "plain = text\n",
+    ),
+    (
+        b"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/html\n\nA<br>B &amp; C\n"
+        b"--b\nContent-Type: message/rfc822\n\nSubject: inner\n\nattached words\n--b--\n",
+        "A\nB & C",
+    ),
+]
+
+
+@pytest.mark.parametrize(("raw", "text"), BODIES)
+def test_body_text_reads_the_messages_own_words(raw: bytes, text: str) -> None:
+    assert body_text(parse(raw)).strip() == text.strip()
+
+
+def test_charsets_are_read_as_the_policy_reads_them() -> None:
+    for value in (b'"UTF-8"', b"Windows-1252", b'"ut\xc3\xa9"', b'utf-8; format="flowed"', b'""'):
+        part = parse(b"Content-Type: text/plain; charset=" + value + b"\n\nx\n")
+        assert content_charset(part) == part.get_content_charset(), value
+    assert part_text(parse(b"Content-Type: multipart/mixed; boundary=b\n\n--b\n\nx\n--b--\n")) == ""

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from maildesk.intake import mailview
 from maildesk.intake.bounce import parse_bounce
 from maildesk.intake.classify import classify
 from maildesk.models import MailKind
@@ -140,6 +141,8 @@ HOSTILE = [
     b"From: <<<@@@>>>\nReturn-Path: <<>\nAuto-Submitted: \nList-Id:\nX-Failed-Recipients: ,,,\n\n",
     b"Content-Type: multipart/mixed; boundary=b\n\n" + b"--b\nContent-Type: multipart/mixed; boundary=b\n\n" * 200,
     b"Subject: " + b"A" * 200_000 + b"\n\n" + b"mailer-daemon " * 50_000,
+    b"From: " + b" \t" * 50_000 + b"x\nContent-Type: text/plain" + b" " * 100_000 + b"x\n\nhello\n",
+    b"From: " + b"Una " * 25_000 + b"<una@example.com>\nContent-Type: text/plain;" + b" " * 100_000 + b";\n\nhi\n",
 ]
 
 
@@ -167,3 +170,107 @@ def test_failing_accessors_are_guarded() -> None:
     result = classify(msg, loop_id=LOOP_ID)
     assert result.kind in typing.get_args(MailKind)
     assert parse_bounce(msg) is None
+
+
+ENCODED_AND_FOLDED = [
+    # headers, expected kind, a reason that must be among the recorded ones
+    (b"Subject: =?utf-8?q?Automatic_reply:_im_Urlaub?=\n", "auto-reply", "auto-reply subject"),
+    (b"Subject: =?utf-8?B?QXV0by1SZXBseTo=?= =?utf-8?q?_th=C3=A9?=\n", "auto-reply", "auto-reply subject"),
+    (b"Subject: Undeliverable:\n invoice 77\nReturn-Path:\n <>\n", "bounce", "Return-Path <>"),
+    (b"X-Maildesk-Loop:\n desk-7f3a9c\nSubject: hi\n", "loop", "X-Maildesk-Loop is ours"),
+    (b"Auto-Submitted: =?us-ascii?q?auto-generated?=\n", "auto-generated", "Auto-Submitted: auto-generated"),
+]
+
+
+@pytest.mark.parametrize(("head", "kind", "reason"), ENCODED_AND_FOLDED)
+def test_encoded_and_folded_headers_are_read_decoded(head: bytes, kind: str, reason: str) -> None:
+    result = classify(parse(b"From: Una <una@example.com>\n" + head + b"\nHello there.\n"), loop_id=LOOP_ID)
+    assert result.kind == kind
+    assert reason in result.reasons
+
+
+SENDERS = [
+    # From header, expected kind, expected first reason (None: no reasons at all)
+    (b"=?utf-8?q?Mail_Delivery_System?= <relay@mx.example.org>", "bounce", "sender name Mail Delivery System"),
+    (b'"Mail Delivery System" <relay@mx.example.org>', "bounce", "sender name Mail Delivery System"),
+    (b"Mail   Delivery\n System <relay@mx.example.org>", "bounce", "sender name Mail Delivery System"),
+    (b"MAILER-DAEMON@mx.example.org (Mail Delivery System)", "bounce", "sender mailer-daemon"),
+    (b"MAILER-DAEMON <>", "bounce", "sender <>"),
+    (b"<no-reply@shop.example>", "auto-generated", "sender noreply"),
+    (b'"M\xc3\xbcller, J\xc3\xb6rg" <joerg@example.com>', "human", None),
+    (b"=?utf-8?q?M=C3=BCller=2C_J=C3=B6rg?= <joerg@example.com>", "human", None),
+]
+
+
+@pytest.mark.parametrize(("sender", "kind", "reason"), SENDERS)
+def test_senders_in_every_shape(sender: bytes, kind: str, reason: str | None) -> None:
+    result = classify(parse(b"From: " + sender + b"\nSubject: Hello\n\nHello there.\n"), loop_id=LOOP_ID)
+    assert result.kind == kind
+    assert (result.reasons[0] if result.reasons else None) == reason
+
+
+def test_own_address_matches_whatever_the_from_shape() -> None:
+    own = frozenset({"peggy@example.com"})
+    for sender in (b"peggy@example.com", b"<Peggy@Example.com>", b'"Peggy P." <peggy@example.com>'):
+        result = classify(parse(b"From: " + sender + b"\nSubject: hi\n\nhello\n"), loop_id="", own_addresses=own)
+        assert result.kind == "loop", sender
+
+
+SES_BOUNCE = b'{"notificationType":"Bounce","bounce":{"bounceType":"Permanent","bouncedRecipients":[]},"mail":{}}'
+
+
+def test_ses_notification_is_found_behind_a_blank_first_part() -> None:
+    msg = parse(
+        b"From: Una <una@example.com>\nSubject: fyi\nContent-Type: multipart/mixed; boundary=b\n\n"
+        b"--b\nContent-Type: text/plain\n\n \n\n--b\nContent-Type: text/plain\n\n" + SES_BOUNCE + b"\n--b--\n"
+    )
+    result = classify(msg, loop_id=LOOP_ID)
+    assert result.kind == "bounce"
+    assert "Amazon SES bounce notification" in result.reasons
+
+
+def test_ses_complaint_is_found_in_an_encoded_body() -> None:
+    body = b'{"notificationType":"Complaint","complaint":{},"mail":{}}'
+    msg = parse(
+        b"From: Una <una@example.com>\nSubject: fyi\nContent-Transfer-Encoding: quoted-printable\n\n"
+        + body.replace(b"{", b"=7B", 1)
+        + b"\n"
+    )
+    assert classify(msg, loop_id=LOOP_ID).kind == "feedback"
+
+
+def test_a_message_built_in_code_reads_like_the_same_message_parsed() -> None:
+    msg = EmailMessage()
+    msg["From"] = "Mail Delivery System <relay@mx.example.org>"
+    msg["Subject"] = "Undeliverable: Jörg's invoice"
+    msg["Return-Path"] = "<>"
+    msg.set_content("Delivery to the following recipients failed:\n\n  dave@example.org\n")
+    built = classify(msg, loop_id=LOOP_ID)
+    assert built.kind == "bounce"
+    assert built == classify(parse(msg.as_bytes()), loop_id=LOOP_ID)
+
+
+READ_AS_THE_POLICY_DOES = [
+    b"Subject: =?utf-8?q?Caf=C3=A9?= =?utf-8?q?_au_lait?=  and\n\tmore\n",
+    b"Subject: =?bogus?q?=FF?= \xc3\x28 (not a comment)\n",
+    b"Subject: =?utf-8?q?broken\nX-Autoreply:   yes  \nPrecedence: =?us-ascii?q?bulk?=\n",
+    b"From: =?utf-8?q?J=C3=B6rg?= <j@example.com>\nTo: a@example.com,\n b@example.com\nMessage-ID: <x@y>\n",
+    b'Content-Type: Text/Plain; Charset="ISO-8859-1"; format=flowed\n',
+    b"Content-Type: text/plain (comment); charset=latin-1\n",
+    b"Content-Type: text/plain; charset*=utf-8''koi8-r\n",
+    b"Content-Type: text/plain;\n charset=utf-8;\n",
+    b"Content-Type: text\n",
+    b"Content-Type: \n",
+]
+
+
+@pytest.mark.parametrize("head", READ_AS_THE_POLICY_DOES)
+def test_headers_and_content_types_read_as_the_policy_reads_them(head: bytes) -> None:
+    msg = parse(head + b"\nbody\n")
+    view = mailview.MailView(msg)
+    for name in {key.lower() for key in msg.keys()} | {"subject", "from"}:
+        expected = [mailview.clean(str(value)).strip() for value in msg.get_all(name) or []]
+        assert mailview.headers(msg, name) == expected
+        assert view.headers(name) == expected
+    assert mailview.content_type(msg) == msg.get_content_type()
+    assert mailview.content_charset(msg) == msg.get_content_charset()

@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from email.message import EmailMessage, Message
 
+from maildesk.intake.mailview import MailView, clean, content_type, header, headers, iter_parts, part_text
 from maildesk.models import BounceReport
 
 logger = logging.getLogger("maildesk.intake")
 
-MAX_TEXT = 200_000  # characters of body text worth reading in any report
-_MAX_DEPTH, _MAX_PARTS = 12, 200
 _DSN_PARTS = frozenset({"message/delivery-status", "message/global-delivery-status"})
 _MESSAGE_PARTS = frozenset({"message/rfc822", "message/global"})
 _HEADER_PARTS = frozenset({"text/rfc822-headers", "message/rfc822-headers", "message/global-headers"})
@@ -55,85 +54,6 @@ _DELAY_BODY = re.compile(
     r"|delivery (?:to the following recipients? )?has been delayed|not yet been delivered",
     re.I,
 )
-
-
-def clean(text: str) -> str:
-    """Turn undecodable bytes carried as surrogates back into readable text."""
-    try:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    except UnicodeEncodeError:  # a surrogate that never was a byte
-        return text.encode("utf-8", "replace").decode("utf-8")
-
-
-def headers(msg: Message, name: str) -> list[str]:
-    """Every value of a header as plain text; raw values when parsing fails. Never raises."""
-    try:
-        return [clean(str(value)).strip() for value in msg.get_all(name) or []]
-    except Exception:  # a malformed header the policy could not parse
-        pass
-    try:
-        return [clean(" ".join(str(v).split())) for k, v in msg.raw_items() if k.lower() == name.lower()]
-    except Exception:
-        return []
-
-
-def header(msg: Message, name: str) -> str | None:
-    """The first value of a header as plain text, or None."""
-    values = headers(msg, name)
-    return values[0] if values else None
-
-
-def content_type(part: Message) -> str:
-    try:
-        return part.get_content_type()
-    except Exception:
-        return "text/plain"
-
-
-def iter_parts(msg: Message, depth: int = 0) -> Iterator[Message]:
-    """Yield a message and its MIME descendants without entering attached messages."""
-    yield msg
-    if depth >= _MAX_DEPTH or not content_type(msg).startswith("multipart/"):
-        return
-    try:
-        payload = msg.get_payload()
-    except Exception:
-        return
-    if isinstance(payload, list):
-        for sub in payload[:_MAX_PARTS]:
-            if isinstance(sub, Message):
-                yield from iter_parts(sub, depth + 1)
-
-
-def part_text(part: Message) -> str:
-    """The decoded text of one leaf part, LF line ends, bad charsets read as UTF-8."""
-    try:
-        data = part.get_payload(decode=True)
-    except Exception:
-        return ""
-    if not isinstance(data, bytes):
-        return ""
-    data = data[: MAX_TEXT * 2].replace(b"\r\n", b"\n")
-    try:
-        return data.decode(part.get_content_charset() or "utf-8", "replace")
-    except Exception:  # unknown or broken charset name
-        return data.decode("utf-8", "replace")
-
-
-def body_text(msg: Message) -> str:
-    """The message's own readable text (plain parts, else HTML), attached messages left out."""
-    plain, html = [], []
-    for part in iter_parts(msg):
-        kind = content_type(part)
-        if kind.startswith("text/plain") or (kind.startswith("multipart/") and not part.is_multipart()):
-            plain.append(part_text(part))  # a multipart without a usable boundary is just text
-        elif kind == "text/html":
-            html.append(part_text(part))
-    if plain:
-        return "\n".join(plain)[:MAX_TEXT]
-    text = re.sub(r"<br\s*/?>|</(?:p|div|tr|li)>", "\n", "\n".join(html)[:MAX_TEXT], flags=re.I)
-    text = re.sub(r"<[^>]*>|&nbsp;", " ", text)
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def split_original(text: str) -> tuple[str, str]:
@@ -335,8 +255,9 @@ def parse_bounce(msg: EmailMessage) -> BounceReport | None:
 
 
 def _parse(msg: Message) -> BounceReport | None:
-    text = body_text(msg)
-    dsn_parts = [part for part in iter_parts(msg) if content_type(part) in _DSN_PARTS]
+    view = MailView(msg)
+    text = view.text
+    dsn_parts = [part for part, kind in view.parts if kind in _DSN_PARTS]
     report = _dsn_report([block for part in dsn_parts for block in _field_blocks(_dsn_text(part))])
     report = report or _from_ses(text)
     if report is None:

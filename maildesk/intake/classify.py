@@ -4,20 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
 from email.message import EmailMessage, Message
-from email.utils import parseaddr
+from functools import cached_property
 
-from maildesk.intake.bounce import (
-    body_text,
-    clean,
-    content_type,
-    header,
-    headers,
-    iter_parts,
-    parse_bounce,
-    ses_notification,
-)
+from maildesk.intake.bounce import parse_bounce, ses_notification
+from maildesk.intake.mailview import MailView, content_param
 from maildesk.models import BounceReport, Classification, MailKind
 
 logger = logging.getLogger("maildesk.intake")
@@ -71,16 +62,6 @@ _WEAK_AUTOREPLY_SUBJECT = re.compile(
 _LIST_SOFTWARE = ("Mailing-List", "X-Mailing-List", "X-ML-Name", "X-MLServer", "X-Mailman-Version", "X-BeenThere")
 
 
-def content_param(part: Message, name: str) -> str:
-    """A Content-Type parameter, lower-cased, or ""."""
-    try:
-        value = part.get_param(name)
-    except Exception:
-        return ""
-    value = value[2] if isinstance(value, tuple) else value
-    return clean(str(value)).strip().lower() if value else ""
-
-
 def local_part(addr: str) -> str:
     """The local part of an address, lower-cased, without separators (``Mailer-Daemon`` -> ``mailerdaemon``)."""
     return re.sub(r"[-_.\s]", "", addr.strip("<> ").rpartition("@")[0] or addr.strip("<> ")).lower()
@@ -91,53 +72,58 @@ def is_daemon(addr: str) -> bool:
     return local_part(addr) in _DAEMONS
 
 
-@dataclass(frozen=True)
-class _View:
-    """The facts about a message that the rules look at, read once and safely."""
+class _View(MailView):
+    """The facts about a message that the rules look at, each read once, safely and only when asked for."""
 
-    subject: str
-    sender: str  # the From address as written ("" when missing or <>)
-    sender_name: str
-    null_sender: bool  # From is literally <>
-    return_path: str | None  # None when absent, "" for the null path <>
-    envelope: str  # sender of an mbox "From " line, if any
-    content_type: str
-    report_type: str
-    part_types: frozenset[str]
-    header_names: frozenset[str]
-    text: str
+    @property
+    def sender(self) -> str:
+        return self.author[1]
+
+    @property
+    def sender_name(self) -> str:
+        return self.author[0]
+
+    @property
+    def null_sender(self) -> bool:
+        return self.author[2]
+
+    @cached_property
+    def subject(self) -> str:
+        return " ".join((self.header("subject") or "").split())
+
+    @cached_property
+    def return_path(self) -> str | None:
+        """None when absent, "" for the null path <>."""
+        value = self.header("return-path")
+        return None if value is None else "".join(value.split()).strip("<>")
+
+    @cached_property
+    def envelope(self) -> str:
+        """The sender of an mbox "From " line, if any."""
+        try:
+            unixfrom = (self.msg.get_unixfrom() or "").split()
+        except Exception:
+            return ""
+        return unixfrom[1] if len(unixfrom) > 1 else ""
+
+    @cached_property
+    def content_type(self) -> str:
+        return self.parts[0][1]
+
+    @cached_property
+    def report_type(self) -> str:
+        return content_param(self.msg, "report-type") if self.content_type == "multipart/report" else ""
+
+    @cached_property
+    def ses(self) -> dict[str, object] | None:
+        """An Amazon SES notification in the body; only a body opening with "{" can hold one."""
+        return ses_notification(self.text) if self.opening in {"{", "!"} else None
 
 
-def _view(msg: Message) -> _View:
-    raw_from = header(msg, "from") or ""
-    name, addr = parseaddr(raw_from)
-    return_path = header(msg, "return-path")
-    if return_path is not None:
-        return_path = "".join(return_path.split()).strip("<>")
-    try:
-        unixfrom = (msg.get_unixfrom() or "").split()
-        names = frozenset(str(key).lower() for key in msg)
-    except Exception:
-        unixfrom, names = [], frozenset()
-    return _View(
-        subject=" ".join((header(msg, "subject") or "").split()),
-        sender=addr.strip("<> "),
-        sender_name=name,
-        null_sender="<>" in raw_from.replace(" ", ""),
-        return_path=return_path,
-        envelope=unixfrom[1] if len(unixfrom) > 1 else "",
-        content_type=content_type(msg),
-        report_type=content_param(msg, "report-type"),
-        part_types=frozenset(content_type(p) for p in iter_parts(msg)),
-        header_names=names,
-        text=body_text(msg),
-    )
-
-
-def _loop_reasons(msg: Message, view: _View, loop_id: str, own: frozenset[str]) -> tuple[list[str], list[str]]:
+def _loop_reasons(view: _View, loop_id: str, own: frozenset[str]) -> tuple[list[str], list[str]]:
     """Reasons that make this our own mail come back, and notes that do not."""
     loops, notes = [], []
-    for value in headers(msg, LOOP_HEADER):
+    for value in view.headers(LOOP_HEADER):
         if loop_id and value.strip() == loop_id.strip():
             loops.append(f"{LOOP_HEADER} is ours")
         else:
@@ -161,13 +147,13 @@ def _report_reasons(view: _View) -> tuple[list[str], list[str]]:
     return bounce, feedback
 
 
-def _feedback_hints(msg: Message, view: _View, ses: dict[str, object] | None) -> list[str]:
+def _feedback_hints(view: _View) -> list[str]:
     hints = []
-    if ses and ses.get("notificationType") == "Complaint":
+    if view.ses and view.ses.get("notificationType") == "Complaint":
         hints.append("Amazon SES complaint notification")
     if view.subject.lower().startswith("complaint about message from") and "message/rfc822" in view.part_types:
         hints.append("complaint report with attached message")
-    if (header(msg, "x-apple-unsubscribe") or "").lower() == "true":
+    if (view.header("x-apple-unsubscribe") or "").lower() == "true":
         hints.append("X-Apple-Unsubscribe: true")
     return hints
 
@@ -193,20 +179,24 @@ def _envelope_reasons(view: _View) -> list[str]:
     return []
 
 
-def _bounce_hints(msg: Message, view: _View, ses: dict[str, object] | None, machine: bool) -> list[str]:
+def _bounce_hints(view: _View, machine: bool) -> list[str]:
     """Evidence of a non-standard bounce, combined the way real ones are built."""
     strong = _sender_reasons(view)
-    if headers(msg, "x-failed-recipients"):
+    if view.headers("x-failed-recipients"):
         strong.append("X-Failed-Recipients present")
+    ses = view.ses
     if ses and ses.get("notificationType") in {"Bounce", "Delivery"}:
         strong.append(f"Amazon SES {str(ses['notificationType']).lower()} notification")
     envelope = _envelope_reasons(view)
     subject = ["bounce subject"] if _BOUNCE_SUBJECT.search(view.subject) else []
+    original = bool(view.part_types & {"message/rfc822", "text/rfc822-headers"})
+    postmaster = local_part(view.sender) == "postmaster"
+    if not (strong or postmaster or subject or envelope or (machine and original)):
+        return []  # body wording alone never counts, so it is not worth decoding
     text = view.text[:20000]
     boilerplate = ["delivery software wording"] if _BOUNCE_MACHINE.search(text) else []
     wording = boilerplate or (["bounce wording in body"] if _BOUNCE_WORDING.search(text) else [])
-    original = bool(view.part_types & {"message/rfc822", "text/rfc822-headers"})
-    if local_part(view.sender) == "postmaster" and (subject or wording or envelope or machine or original):
+    if postmaster and (subject or wording or envelope or machine or original):
         strong.append("sender postmaster")
     if strong:
         return strong + subject + wording
@@ -217,16 +207,16 @@ def _bounce_hints(msg: Message, view: _View, ses: dict[str, object] | None, mach
     return []
 
 
-def _autoreply_reasons(msg: Message, view: _View, others: bool) -> list[str]:
+def _autoreply_reasons(view: _View, others: bool) -> list[str]:
     reasons = []
-    if _auto_submitted(msg) == "auto-replied":
+    if _auto_submitted(view) == "auto-replied":
         reasons.append("Auto-Submitted: auto-replied")
     for name in ("X-Autoreply", "X-Autorespond", "X-Autoresponder"):
-        if (header(msg, name) or "no").lower() not in {"no", "false", ""}:
+        if (view.header(name) or "no").lower() not in {"no", "false", ""}:
             reasons.append(f"{name} present")
-    if (header(msg, "x-apple-action") or "").lower() == "vacation":
+    if (view.header("x-apple-action") or "").lower() == "vacation":
         reasons.append("X-Apple-Action: vacation")
-    if (header(msg, "precedence") or "").lower() in {"auto_reply", "auto-reply"}:
+    if (view.header("precedence") or "").lower() in {"auto_reply", "auto-reply"}:
         reasons.append("Precedence: auto_reply")
     if _STRONG_AUTOREPLY_SUBJECT.search(view.subject):
         reasons.append("auto-reply subject")
@@ -235,9 +225,9 @@ def _autoreply_reasons(msg: Message, view: _View, others: bool) -> list[str]:
     return reasons
 
 
-def _bulk_reasons(msg: Message, view: _View) -> list[str]:
+def _bulk_reasons(view: _View) -> list[str]:
     reasons = []
-    precedence = (header(msg, "precedence") or "").lower()
+    precedence = (view.header("precedence") or "").lower()
     if precedence in {"bulk", "junk", "list"}:
         reasons.append(f"Precedence: {precedence}")
     reasons += [f"{name.title()} present" for name in sorted(view.header_names) if name.startswith("list-")]
@@ -245,16 +235,16 @@ def _bulk_reasons(msg: Message, view: _View) -> list[str]:
     return reasons
 
 
-def _auto_submitted(msg: Message) -> str:
-    return (header(msg, "auto-submitted") or "").split(";")[0].strip().lower()
+def _auto_submitted(view: _View) -> str:
+    return (view.header("auto-submitted") or "").split(";")[0].strip().lower()
 
 
-def _autogen_reasons(msg: Message, view: _View) -> list[str]:
+def _autogen_reasons(view: _View) -> list[str]:
     reasons = []
-    submitted = _auto_submitted(msg)
+    submitted = _auto_submitted(view)
     if submitted and submitted not in {"no", "auto-replied"}:
         reasons.append(f"Auto-Submitted: {submitted[:40]}")
-    suppress = header(msg, "x-auto-response-suppress")
+    suppress = view.header("x-auto-response-suppress")
     if suppress:
         reasons.append(f"X-Auto-Response-Suppress: {suppress[:40]}")
     reasons += _envelope_reasons(view)
@@ -264,16 +254,15 @@ def _autogen_reasons(msg: Message, view: _View) -> list[str]:
 
 
 def _decide(msg: Message, loop_id: str, own: frozenset[str]) -> Classification:
-    view = _view(msg)
-    loops, notes = _loop_reasons(msg, view, loop_id, own)
+    view = _View(msg)
+    loops, notes = _loop_reasons(view, loop_id, own)
     reports, feedback = _report_reasons(view)
-    ses = ses_notification(view.text)
-    feedback += _feedback_hints(msg, view, ses)
-    bulk = _bulk_reasons(msg, view)
-    autogen = _autogen_reasons(msg, view)
-    machine = bool(autogen or _auto_submitted(msg))
-    hints = [] if reports else _bounce_hints(msg, view, ses, machine)
-    autoreply = _autoreply_reasons(msg, view, bool(bulk or autogen))
+    feedback += _feedback_hints(view)
+    bulk = _bulk_reasons(view)
+    autogen = _autogen_reasons(view)
+    machine = bool(autogen or _auto_submitted(view))
+    hints = [] if reports else _bounce_hints(view, machine)
+    autoreply = _autoreply_reasons(view, bool(bulk or autogen))
     ranked: list[tuple[MailKind, list[str]]] = [
         ("loop", loops),
         ("bounce", reports),

@@ -55,7 +55,8 @@ class Store:
             db = Database(conn)
             if str(path) != ":memory:":
                 db.execute("PRAGMA journal_mode = WAL")
-                db.execute("PRAGMA synchronous = NORMAL")
+                db.execute("PRAGMA synchronous = NORMAL")  # durable across crashes of the process
+            db.execute("PRAGMA cache_size = -32768")  # 32 MiB, whatever the database size
             migrations.apply(db)
         except sqlite3.OperationalError as exc:
             if is_temporary(exc):

@@ -26,27 +26,28 @@ class LedgerStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.conn = db.conn  # plain sqlite3: the hot path needs no wrapper
 
     def known_refs(self, mailbox: str, refs: Sequence[str]) -> set[str]:
         found: set[str] = set()
         for part in _chunks(list(refs)):
             sql = f"SELECT ref FROM receipts WHERE mailbox = ? AND ref IN ({_marks(len(part))})"
-            found.update(r[0] for r in self.db.execute(sql, [mailbox, *part]).fetchall())
+            found.update(r[0] for r in self.conn.execute(sql, [mailbox, *part]).fetchall())
         return found
 
     def max_uid(self, mailbox: str, uidvalidity: int) -> int:
-        row = self.db.execute(
+        row = self.conn.execute(
             "SELECT MAX(uid) FROM receipts WHERE mailbox = ? AND uidvalidity = ?", [mailbox, uidvalidity]
         ).fetchone()
         return int(row[0] or 0)
 
     def uidvalidity(self, mailbox: str) -> int | None:
-        row = self.db.execute("SELECT uidvalidity FROM mailbox_state WHERE mailbox = ?", [mailbox]).fetchone()
+        row = self.conn.execute("SELECT uidvalidity FROM mailbox_state WHERE mailbox = ?", [mailbox]).fetchone()
         return None if row is None else row[0]
 
     def set_uidvalidity(self, mailbox: str, value: int) -> None:
         now = datetime.now(timezone.utc).isoformat()
-        self.db.execute(
+        self.conn.execute(
             "INSERT INTO mailbox_state (mailbox, uidvalidity, updated_at) VALUES (?, ?, ?) "
             "ON CONFLICT(mailbox) DO UPDATE SET uidvalidity = excluded.uidvalidity, updated_at = excluded.updated_at",
             [mailbox, value, now],
@@ -58,11 +59,11 @@ class LedgerStore:
             marks = _marks(len(part))
             sql = (f"SELECT message_id FROM messages WHERE message_id IN ({marks}) "
                    f"UNION SELECT message_id FROM quarantine WHERE message_id IN ({marks})")
-            found.update(r[0] for r in self.db.execute(sql, [*part, *part]).fetchall())
+            found.update(r[0] for r in self.conn.execute(sql, [*part, *part]).fetchall())
         return found
 
     def unsettled(self, mailbox: str) -> list[Settlement]:
-        rows = self.db.execute(
+        rows = self.conn.execute(
             "SELECT ref, uidvalidity, uid, outcome FROM receipts WHERE mailbox = ? AND settled = 0 ORDER BY id",
             [mailbox],
         ).fetchall()
@@ -70,14 +71,14 @@ class LedgerStore:
 
     def mark_settled(self, mailbox: str, refs: Sequence[str]) -> None:
         for part in _chunks(list(refs)):
-            self.db.execute(
+            self.conn.execute(
                 f"UPDATE receipts SET settled = 1 WHERE mailbox = ? AND ref IN ({_marks(len(part))})", [mailbox, *part]
             )
 
     def record(self, origin: Origin, *, raw_hash: str, outcome: str, received_at: datetime,
                message_pk: int | None = None, quarantine_id: int | None = None) -> None:
         """Write the receipt that makes this origin exactly-once (inside the message's transaction)."""
-        self.db.execute(
+        self.conn.execute(
             "INSERT INTO receipts (mailbox, ref, uidvalidity, uid, raw_hash, outcome, message_pk, quarantine_id,"
             " received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [origin.mailbox, origin.ref, origin.uidvalidity, origin.uid, raw_hash, outcome, message_pk,
@@ -85,5 +86,5 @@ class LedgerStore:
         )
 
     def counts(self) -> dict[str, int]:
-        rows = self.db.execute("SELECT outcome, COUNT(*) FROM receipts GROUP BY outcome").fetchall()
+        rows = self.conn.execute("SELECT outcome, COUNT(*) FROM receipts GROUP BY outcome").fetchall()
         return {outcome: n for outcome, n in rows}

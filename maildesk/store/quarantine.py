@@ -35,10 +35,11 @@ class QuarantineStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.conn = db.conn  # plain sqlite3: the hot path needs no wrapper
 
     def add(self, *, raw_hash: str, message_id: str | None, mailbox: str | None, kind: str, reason: str,
             ticket_id: int | None, sender: str | None, subject: str, now: datetime) -> int:
-        cur = self.db.execute(
+        cur = self.conn.execute(
             "INSERT INTO quarantine (raw_hash, message_id, mailbox, kind, reason, ticket_id, sender, subject,"
             " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [raw_hash, message_id, mailbox, kind, reason, ticket_id, sender, subject, now.isoformat(),
@@ -48,21 +49,21 @@ class QuarantineStore:
 
     def update_failed_retry(self, entry_id: int, *, kind: str, reason: str, ticket_id: int | None,
                             now: datetime) -> None:
-        self.db.execute(
+        self.conn.execute(
             "UPDATE quarantine SET kind = ?, reason = ?, ticket_id = ?, retries = retries + 1, updated_at = ?"
             " WHERE id = ?",
             [kind, reason, ticket_id, now.isoformat(), entry_id],
         )
 
     def release(self, entry_id: int, *, message_pk: int | None, now: datetime) -> None:
-        self.db.execute(
+        self.conn.execute(
             "UPDATE quarantine SET status = 'released', released_message_pk = ?, retries = retries + 1,"
             " updated_at = ? WHERE id = ?",
             [message_pk, now.isoformat(), entry_id],
         )
 
     def get(self, entry_id: int) -> QuarantineEntry | None:
-        row = self.db.execute(f"SELECT {_COLUMNS} FROM quarantine WHERE id = ?", [entry_id]).fetchone()
+        row = self.conn.execute(f"SELECT {_COLUMNS} FROM quarantine WHERE id = ?", [entry_id]).fetchone()
         return QuarantineEntry(*row) if row else None
 
     def find_held(self, *, message_id: str | None, raw_hash: str, exclude: int | None = None) -> int | None:
@@ -71,7 +72,7 @@ class QuarantineStore:
             sql, args = "SELECT id FROM quarantine WHERE message_id = ? AND status = 'held'", [message_id]
         else:
             sql, args = "SELECT id FROM quarantine WHERE raw_hash = ? AND status = 'held'", [raw_hash]
-        rows = self.db.execute(sql + " ORDER BY id", args).fetchall()
+        rows = self.conn.execute(sql + " ORDER BY id", args).fetchall()
         return next((r[0] for r in rows if r[0] != exclude), None)
 
     def list(self, *, status: str | None = "held", limit: int | None = None) -> list[QuarantineEntry]:
@@ -83,7 +84,7 @@ class QuarantineStore:
         sql += " ORDER BY id"
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return [QuarantineEntry(*row) for row in self.db.execute(sql, args).fetchall()]
+        return [QuarantineEntry(*row) for row in self.conn.execute(sql, args).fetchall()]
 
     def count(self, *, status: str = "held") -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM quarantine WHERE status = ?", [status]).fetchone()[0])
+        return int(self.conn.execute("SELECT COUNT(*) FROM quarantine WHERE status = ?", [status]).fetchone()[0])

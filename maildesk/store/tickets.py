@@ -41,27 +41,28 @@ class TicketStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.conn = db.conn  # plain sqlite3: the hot path needs no wrapper
 
     # -- raw bytes -------------------------------------------------------------
 
     def keep_raw(self, raw_hash: str, data: bytes) -> None:
-        self.db.execute("INSERT OR IGNORE INTO raw (hash, size, data) VALUES (?, ?, ?)", [raw_hash, len(data), data])
+        self.conn.execute("INSERT OR IGNORE INTO raw (hash, size, data) VALUES (?, ?, ?)", [raw_hash, len(data), data])
 
     def raw(self, raw_hash: str) -> bytes | None:
-        row = self.db.execute("SELECT data FROM raw WHERE hash = ?", [raw_hash]).fetchone()
+        row = self.conn.execute("SELECT data FROM raw WHERE hash = ?", [raw_hash]).fetchone()
         return None if row is None else bytes(row[0])
 
     # -- threading look-ups --------------------------------------------------------
 
     def exists(self, ticket_id: int) -> bool:
-        return self.db.execute("SELECT 1 FROM tickets WHERE id = ?", [ticket_id]).fetchone() is not None
+        return self.conn.execute("SELECT 1 FROM tickets WHERE id = ?", [ticket_id]).fetchone() is not None
 
     def tickets_for_refs(self, refs: Sequence[str]) -> dict[str, int]:
         """Map each Message-ID we stored, sent or saw referenced to its ticket."""
         if not refs:
             return {}
         marks = ",".join("?" * len(refs))
-        rows = self.db.execute(
+        rows = self.conn.execute(
             f"SELECT ref, ticket_id FROM message_refs WHERE ref IN ({marks}) ORDER BY own DESC, rowid",
             list(refs),
         ).fetchall()
@@ -71,24 +72,24 @@ class TicketStore:
         return found
 
     def is_participant(self, ticket_id: int, address: str) -> bool:
-        row = self.db.execute(
+        row = self.conn.execute(
             "SELECT 1 FROM participants WHERE ticket_id = ? AND address = ?", [ticket_id, address]
         ).fetchone()
         return row is not None
 
     def message_by_id(self, message_id: str) -> int | None:
-        row = self.db.execute("SELECT id FROM messages WHERE message_id = ?", [message_id]).fetchone()
+        row = self.conn.execute("SELECT id FROM messages WHERE message_id = ?", [message_id]).fetchone()
         return None if row is None else row[0]
 
     def message_by_hash(self, raw_hash: str) -> int | None:
-        row = self.db.execute("SELECT id FROM messages WHERE raw_hash = ? LIMIT 1", [raw_hash]).fetchone()
+        row = self.conn.execute("SELECT id FROM messages WHERE raw_hash = ? LIMIT 1", [raw_hash]).fetchone()
         return None if row is None else row[0]
 
     # -- writes ------------------------------------------------------------------
 
     def create(self, *, subject: str, requester: str | None, tier: str, status: str, priority: str,
                mailbox: str | None, now: datetime) -> int:
-        cur = self.db.execute(
+        cur = self.conn.execute(
             "INSERT INTO tickets (subject, requester, status, tier, priority, mailbox, created_at, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [subject, requester, status, tier, priority, mailbox, now.isoformat(), now.isoformat()],
@@ -98,7 +99,7 @@ class TicketStore:
         return ticket_id
 
     def add_message(self, m: NewMessage) -> int:
-        cur = self.db.execute(
+        cur = self.conn.execute(
             "INSERT INTO messages (ticket_id, message_id, raw_hash, direction, sender, sender_name, recipients,"
             " date, subject, body_text, new_text, kind, kind_reasons, thread_reason, thread_detail, mailbox,"
             " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -110,31 +111,31 @@ class TicketStore:
         )
         pk = int(cur.lastrowid or 0)
         own = [m.message_id] if m.message_id else []
-        self.db.conn.executemany(
+        self.conn.executemany(
             "INSERT INTO message_refs (ref, ticket_id, own) VALUES (?, ?, ?)",
             [(ref, m.ticket_id, 1) for ref in own] + [(ref, m.ticket_id, 0) for ref in m.refs if ref not in own],
         )
-        self.db.conn.executemany(
+        self.conn.executemany(
             "INSERT INTO attachments (message_pk, filename, content_type, size, sha256, path, content_id, inline)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [(pk, a.filename, a.content_type, a.size, a.sha256, a.path, a.content_id, int(a.inline))
              for a in m.attachments],
         )
-        self.db.execute(
+        self.conn.execute(
             "UPDATE tickets SET message_count = message_count + 1, updated_at = ? WHERE id = ?",
             [m.created_at.isoformat(), m.ticket_id],
         )
         return pk
 
     def add_participants(self, ticket_id: int, people: Iterable[Address], *, role: str, now: datetime) -> None:
-        self.db.conn.executemany(
+        self.conn.executemany(
             "INSERT OR IGNORE INTO participants (ticket_id, address, name, role, added_at) VALUES (?, ?, ?, ?, ?)",
             [(ticket_id, p.addr, p.name, role, now.isoformat()) for p in people],
         )
 
     def event(self, ticket_id: int, *, at: datetime, actor: str, kind: str, old: str | None = None,
               new: str | None = None, detail: dict[str, object] | None = None) -> None:
-        self.db.execute(
+        self.conn.execute(
             "INSERT INTO events (ticket_id, at, actor, kind, old, new, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [ticket_id, at.isoformat(), actor, kind, old, new, json.dumps(detail or {})],
         )
@@ -144,8 +145,8 @@ class TicketStore:
         """Change status, tier, priority or assignee, recording the event."""
         if field not in {"status", "tier", "priority", "assignee"}:
             raise ValueError(f"not a ticket field: {field}")
-        old = self.db.execute(f"SELECT {field} FROM tickets WHERE id = ?", [ticket_id]).fetchone()
-        self.db.execute(f"UPDATE tickets SET {field} = ?, updated_at = ? WHERE id = ?",
+        old = self.conn.execute(f"SELECT {field} FROM tickets WHERE id = ?", [ticket_id]).fetchone()
+        self.conn.execute(f"UPDATE tickets SET {field} = ?, updated_at = ? WHERE id = ?",
                         [value, at.isoformat(), ticket_id])
         detail = {"reason": reason} if reason else None
         self.event(ticket_id, at=at, actor=actor, kind=field, old=old[0] if old else None, new=value, detail=detail)

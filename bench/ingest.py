@@ -1,0 +1,138 @@
+"""Intake benchmark: parse-only throughput versus ``maildesk run --once`` over the same Maildir.
+
+usage: python bench/ingest.py [-n 10000] [--dir bench/out/ingest] [--keep]
+
+Generates N messages (about 40% new tickets, 60% replies with quoted history; plain,
+multipart/alternative and attachment-bearing shapes) into a fresh Maildir, then times, each in
+its own process so peak RSS is its own: (a) reading every file and parsing it with
+``email.message_from_bytes(policy=default)``; (b) ``maildesk run --once``. Prints messages per
+second for both, the ratio, and each process's peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+WORDS = ("printer network vpn password reset account billing invoice laptop screen outlook "
+         "calendar server error timeout access denied broken slow update install license "
+         "the a to and of is it not on with since after before please help thanks").split()
+
+
+def _text(rng: random.Random, lines: int) -> str:
+    return "\n".join(" ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 14))) for _ in range(lines))
+
+
+def _headers(i: int, rng: random.Random, parent: str | None) -> str:
+    sender = f"user{rng.randint(1, 5000)}@customer{rng.randint(1, 50)}.example"
+    subject = ("Re: " if parent else "") + " ".join(rng.choice(WORDS) for _ in range(5))
+    head = (f"From: User {i} <{sender}>\r\nTo: support@example.test\r\nSubject: {subject}\r\n"
+            f"Date: Mon, 02 Nov 2026 09:{i % 60:02d}:00 +0000\r\nMessage-ID: <bench{i}@customer.example>\r\n"
+            "MIME-Version: 1.0\r\n")
+    if parent:
+        head += f"In-Reply-To: {parent}\r\nReferences: {parent}\r\n"
+    return head
+
+
+def make(i: int, rng: random.Random, parent: str | None) -> bytes:
+    body = _text(rng, rng.randint(5, 40))
+    if parent:
+        body += "\n\nOn Mon, 2 Nov 2026 at 09:00, Support wrote:\n" + "\n".join(
+            "> " + line for line in _text(rng, 15).splitlines())
+    shape = rng.random()
+    head = _headers(i, rng, parent)
+    if shape < 0.70:
+        return (head + "Content-Type: text/plain; charset=utf-8\r\n\r\n" + body.replace("\n", "\r\n")).encode()
+    html = "<html><body>" + "".join(f"<p>{line}</p>" for line in body.splitlines()) + "</body></html>"
+    parts = [("text/plain; charset=utf-8", body), ("text/html; charset=utf-8", html)]
+    kind = "alternative"
+    if shape > 0.95:
+        blob = base64.encodebytes(rng.randbytes(rng.randint(20_000, 80_000))).decode()
+        parts.append(("application/pdf; name=report.pdf\r\nContent-Transfer-Encoding: base64\r\n"
+                      "Content-Disposition: attachment; filename=report.pdf", blob))
+        kind = "mixed"
+    out = head + f'Content-Type: multipart/{kind}; boundary="b{i}"\r\n\r\n'
+    for ctype, payload in parts:
+        out += f"--b{i}\r\nContent-Type: {ctype}\r\n\r\n{payload}\r\n"
+    return (out + f"--b{i}--\r\n").replace("\r\n", "\n").replace("\n", "\r\n").encode()
+
+
+def generate(n: int, maildir: Path, seed: int = 7) -> int:
+    rng = random.Random(seed)
+    new = maildir / "new"
+    for sub in ("new", "cur", "tmp"):
+        (maildir / sub).mkdir(parents=True, exist_ok=True)
+    starters: list[str] = []
+    total = 0
+    for i in range(n):
+        parent = rng.choice(starters) if starters and rng.random() < 0.6 else None
+        data = make(i, rng, parent)
+        if parent is None:
+            starters.append(f"<bench{i}@customer.example>")
+        (new / f"{1700000000 + i}.{i}.bench").write_bytes(data)
+        total += len(data)
+    return total
+
+
+def parse_only(maildir: Path) -> None:
+    import email
+    from email import policy
+
+    count = 0
+    for entry in os.scandir(maildir / "new"):
+        with open(entry.path, "rb") as fh:
+            email.message_from_bytes(fh.read(), policy=policy.default)
+        count += 1
+    print(count)
+
+
+def timed(cmd: list[str], cwd: Path) -> tuple[float, int]:
+    """Run a command; return wall seconds and its own peak RSS in KiB."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed")
+    return elapsed, usage.ru_maxrss
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-n", type=int, default=10_000, help="messages to generate (default 10000)")
+    ap.add_argument("--dir", type=Path, default=ROOT / "bench" / "out" / "ingest")
+    ap.add_argument("--keep", action="store_true", help="keep the generated directory")
+    ap.add_argument("--parse-only", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.parse_only:
+        return parse_only(args.parse_only)
+    site = args.dir
+    shutil.rmtree(site, ignore_errors=True)
+    site.mkdir(parents=True)
+    maildesk = [sys.executable, "-m", "maildesk", "--config", str(site / "maildesk.toml")]
+    subprocess.run([sys.executable, "-m", "maildesk", "init", str(site)], check=True, stdout=subprocess.DEVNULL)
+    size = generate(args.n, site / "var" / "inbox")
+    print(f"generated {args.n} messages, {size / 1e6:.1f} MB, in {site / 'var' / 'inbox'}")
+    parse_s, parse_rss = timed([sys.executable, __file__, "--parse-only", str(site / "var" / "inbox")], site)
+    run_s, run_rss = timed([*maildesk, "run", "--once"], site)
+    parse_rate, run_rate = args.n / parse_s, args.n / run_s
+    print(f"parse-only : {parse_rate:8.0f} msg/s  ({parse_s:.1f} s)  peak RSS {parse_rss / 1024:.0f} MiB")
+    print(f"run --once : {run_rate:8.0f} msg/s  ({run_s:.1f} s)  peak RSS {run_rss / 1024:.0f} MiB")
+    print(f"ratio      : {run_rate / parse_rate:.2f} of parse-only throughput")
+    db = site / "var" / "maildesk.db"
+    print(f"database   : {db.stat().st_size / 1e6:.1f} MB")
+    if not args.keep:
+        shutil.rmtree(site, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
