@@ -16,6 +16,7 @@ from maildesk.mailbox import Settlement, Source, open_source
 from maildesk.pipeline import Runner
 from maildesk.stage import Context
 from maildesk.store import Store
+from maildesk.workers import PreparePool
 
 log = logging.getLogger("maildesk.daemon")
 
@@ -39,6 +40,7 @@ class Backoff:
 def _settle(source: Source, store: Store, done: list[Settlement]) -> None:
     if not done:
         return
+    store.sync()  # durable before the mailbox is told anything
     source.settle(done)
     with store.atomic():
         store.ledger.mark_settled(source.name, [s.origin.ref for s in done])
@@ -52,11 +54,11 @@ def drain(source: Source, runner: Runner, stop: threading.Event) -> int:
     for batch in source.batches(store.ledger):
         done: list[Settlement] = []
         try:
-            for raw in batch:
+            for work in runner.prepare_batch(batch):
                 if stop.is_set():
                     break
-                outcome = runner.process(raw)
-                done.append(Settlement(raw.origin, quarantined=outcome.status == "quarantined"))
+                outcome = runner.finish(work)
+                done.append(Settlement(work.raw.origin, quarantined=outcome.status == "quarantined"))
                 taken += outcome.status != "already"
         finally:
             _settle(source, store, done)
@@ -70,8 +72,9 @@ def run_once(desk: Desk, *, mailboxes: tuple[MailboxConfig, ...] | None = None) 
     failed = 0
     stop = threading.Event()
     store = desk.open_store()
+    pool = _pool(desk)
     try:
-        runner = Runner(Context(desk, store))
+        runner = Runner(Context(desk, store), pool=pool)
         for cfg in mailboxes or desk.config.mailboxes:
             try:
                 source = open_source(cfg, desk.clock)
@@ -86,15 +89,23 @@ def run_once(desk: Desk, *, mailboxes: tuple[MailboxConfig, ...] | None = None) 
                 log.error("mailbox %s: %s", cfg.name, exc)
     finally:
         store.close()
+        if pool is not None:
+            pool.close()
     return failed
+
+
+def _pool(desk: Desk) -> PreparePool | None:
+    workers = desk.config.intake_workers
+    return PreparePool(desk, workers=workers) if workers > 0 else None
 
 
 class MailboxWorker(threading.Thread):
     """Keeps one mailbox drained forever; its failures never touch the other mailboxes."""
 
-    def __init__(self, desk: Desk, cfg: MailboxConfig, stop: threading.Event) -> None:
+    def __init__(self, desk: Desk, cfg: MailboxConfig, stop: threading.Event,
+                 pool: PreparePool | None = None) -> None:
         super().__init__(name=f"mailbox-{cfg.name}", daemon=True)
-        self.desk, self.cfg, self.stop = desk, cfg, stop
+        self.desk, self.cfg, self.stop, self.pool = desk, cfg, stop, pool
         self.backoff = Backoff()
 
     def run(self) -> None:
@@ -115,7 +126,7 @@ class MailboxWorker(threading.Thread):
         store = self.desk.open_store()
         try:
             source.connect()
-            runner = Runner(Context(self.desk, store))
+            runner = Runner(Context(self.desk, store), pool=self.pool)
             while not self.stop.is_set():
                 drain(source, runner, self.stop)
                 self.backoff.reset()
@@ -143,7 +154,8 @@ def _signals(stop: threading.Event) -> Iterator[None]:
 def run_forever(desk: Desk, *, stop: threading.Event | None = None) -> None:
     """Serve every mailbox until stopped; returns after all workers finished."""
     stop = stop or threading.Event()
-    workers = [MailboxWorker(desk, cfg, stop) for cfg in desk.config.mailboxes]
+    pool = _pool(desk)  # shared by the mailboxes: it only takes on backlogs
+    workers = [MailboxWorker(desk, cfg, stop, pool) for cfg in desk.config.mailboxes]
     with _signals(stop) if threading.current_thread() is threading.main_thread() else _nothing():
         for w in workers:
             w.start()
@@ -153,6 +165,8 @@ def run_forever(desk: Desk, *, stop: threading.Event | None = None) -> None:
         stop.set()
         for w in workers:
             w.join()
+        if pool is not None:
+            pool.close()
 
 
 @contextmanager

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from maildesk.errors import Duplicate, Quarantine, StoreUnavailable
 from maildesk.intake import INTAKE_STEPS
 from maildesk.models import Outcome, RawMessage
 from maildesk.routing import ROUTING_STEPS
-from maildesk.stage import Context, Step, Work
+from maildesk.stage import Context, Failure, Step, Work
+
+if TYPE_CHECKING:
+    from maildesk.workers import PreparePool
 
 log = logging.getLogger("maildesk.intake")
 
@@ -23,22 +27,56 @@ def raw_hash(data: bytes) -> str:
 
 
 class Runner:
-    """Runs every step for a message inside one transaction, and records its fate exactly once."""
+    """Runs every step for a message, the stateful ones inside one transaction, and records its fate once.
 
-    def __init__(self, ctx: Context, steps: Sequence[Step] = PIPELINE) -> None:
+    ``prepare`` runs the leading pure steps (no store: they may run in a worker process);
+    ``finish`` runs the rest in one transaction. ``process`` does both.
+    """
+
+    def __init__(self, ctx: Context, steps: Sequence[Step] = PIPELINE, *, pool: PreparePool | None = None) -> None:
         self.ctx = ctx
         self.steps = tuple(steps)
+        split = next((i for i, step in enumerate(self.steps) if not step.pure), len(self.steps))
+        self.pure_steps, self.stateful_steps = self.steps[:split], self.steps[split:]
+        self.pool = pool
 
     def process(self, raw: RawMessage, *, retry_of: int | None = None) -> Outcome:
         """Process one message. Raises StoreUnavailable when nothing could be committed."""
-        store = self.ctx.store
+        return self.finish(self.prepare(raw), retry_of=retry_of)
+
+    def prepare_batch(self, raws: Sequence[RawMessage]) -> Iterator[Work]:
+        """Prepared messages in order; with a pool, their pure steps run ahead in worker processes."""
+        if self.pool is not None and len(raws) >= self.pool.min_batch:
+            return self.pool.prepare(raws)
+        return map(self.prepare, raws)
+
+    def prepare(self, raw: RawMessage) -> Work:
+        """Run the pure steps; a failure is carried in ``work.failure``, never raised."""
+        work = Work(raw=raw, raw_hash=raw_hash(raw.data))
+        for step in self.pure_steps:
+            try:
+                work = step.process(work, self.ctx)
+            except Quarantine as q:
+                return work.but(failure=Failure(step.name, q.reason, q.kind))
+            except Exception as exc:  # the shunt: an unexpected failure never loses the message
+                log.exception("step %s failed for %s %s", step.name, raw.origin.mailbox, raw.origin.ref)
+                reason = f"internal error in step {step.name}: {type(exc).__name__}: {exc}"
+                return work.but(failure=Failure(step.name, reason[:500]))
+        return work
+
+    def finish(self, work: Work, *, retry_of: int | None = None) -> Outcome:
+        """Run the stateful steps in one transaction and record the fate of the message."""
+        store, raw = self.ctx.store, work.raw
         if retry_of is None and store.ledger.known_refs(raw.origin.mailbox, [raw.origin.ref]):
             return Outcome("already")
-        work = Work(raw=raw, raw_hash=raw_hash(raw.data))
+        if work.failure is not None:
+            outcome = self._quarantine(work, Quarantine(work.failure.reason, kind=work.failure.kind), retry_of)
+            self._log(raw, work, outcome)
+            return outcome
         step_name = "start"
         try:
             with store.atomic():
-                for step in self.steps:
+                for step in self.stateful_steps:
                     step_name = step.name
                     work = step.process(work, self.ctx)
                 if retry_of is not None:

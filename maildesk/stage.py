@@ -14,6 +14,15 @@ if TYPE_CHECKING:  # the desk needs the config, which needs intake's limits: no 
 
 
 @dataclass(frozen=True)
+class Failure:
+    """A pure step's verdict that the message cannot go on, carried back to the runner."""
+
+    step: str
+    reason: str
+    kind: str = "error"
+
+
+@dataclass(frozen=True)
 class Work:
     """One message on its way through the steps; each step returns an updated copy."""
 
@@ -27,6 +36,7 @@ class Work:
     ticket_id: int | None = None
     message_pk: int | None = None
     new_ticket: bool = False
+    failure: Failure | None = None
 
     def but(self, **changes: Any) -> Work:
         return replace(self, **changes)
@@ -42,12 +52,17 @@ class Context:
     """What steps may use: the desk and the store (inside the message's transaction)."""
 
     desk: Desk
-    store: Store
+    store: Store  # None only while pure steps run in a worker process
 
 
 class Step(Protocol):
-    """One named step. It returns the updated work, or raises a Disposition to end processing."""
+    """One named step. It returns the updated work, or raises a Disposition to end processing.
+
+    A ``pure`` step reads only the message and the desk, never the store, so it may run in a
+    worker process ahead of the transaction; the pipeline's pure steps all come first.
+    """
 
     name: str
+    pure: bool
 
     def process(self, work: Work, ctx: Context) -> Work: ...

@@ -190,3 +190,35 @@ def test_every_command_is_documented_and_has_help():
     for path, command in _commands(cli):
         assert command.help, f"maildesk {path} has no help"
         assert re.search(rf"maildesk( --config \S+)? {re.escape(path)}\b", readme), f"README lacks `maildesk {path}`"
+
+
+def _summary(config: Path) -> tuple[list, list]:
+    tickets = [json.loads(line) for line in invoke("export", config=config).output.splitlines()]
+    shape = sorted((t["subject"], t["requester"], [(m["thread_reason"], m["new_text"], m["kind"])
+                                                   for m in t["messages"]]) for t in tickets)
+    held = sorted((e["kind"], e["reason"]) for e in json.loads(invoke("quarantine", "list", "--json",
+                                                                      config=config).output))
+    return shape, held
+
+
+def test_worker_processes_give_the_same_result_as_in_process(tmp_path):
+    results = []
+    for workers in (0, 1):
+        site = tmp_path / f"w{workers}"
+        assert invoke("init", str(site)).exit_code == 0
+        config = site / "maildesk.toml"
+        config.write_text(config.read_text() + f"\n[intake]\nworkers = {workers}\n[limits]\nmax_message_bytes = 4096\n")
+        first = make_message(message_id="<root@customer.example>")
+        drop(config, "000.eml", first)
+        for i in range(1, 20):
+            drop(config, f"{i:03}.eml", make_message(subject=f"Re: case {i % 4}", in_reply_to="<root@customer.example>"
+                                                     if i % 2 else None))
+        drop(config, "020.eml", make_message(body="x" * 9000))  # over the limit: quarantined in the worker
+        drop(config, "021.eml", make_message(headers={"Auto-Submitted": "auto-replied"}, subject="Out of office"))
+        run = invoke("run", "--once", config=config)
+        assert run.exit_code == 0
+        assert ("intake worker process" in run.output) == bool(workers)
+        results.append(_summary(config))
+    assert results[0] == results[1]
+    shape, held = results[1]
+    assert len(shape) == 10 and {kind for kind, _ in held} == {"limit", "auto-reply"}

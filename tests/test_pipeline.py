@@ -181,6 +181,7 @@ def test_our_own_mail_coming_back_is_held(h):
 
 class Exploding:
     name = "explode"
+    pure = False
 
     def process(self, work, ctx):
         raise ValueError("boom")
@@ -199,6 +200,7 @@ def test_unexpected_failure_shunts_message_to_quarantine(h):
 
 class Locked:
     name = "locked"
+    pure = False
 
     def process(self, work, ctx):
         raise sqlite3.OperationalError("database is locked")

@@ -25,7 +25,7 @@ EXIT_CONFIG = 2
 def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
     """maildesk: an email-driven, tiered support desk."""
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True)
     ctx.obj = State(config_path)
 
 

@@ -49,6 +49,7 @@ def deliver(state: State, mailbox: str) -> None:
         try:
             raw = RawMessage(Origin(mailbox, f"sha256:{raw_hash(data)}"), data, datetime.now(timezone.utc))
             outcome = Runner(Context(desk, store)).process(raw)
+            store.sync()  # durable before exit 0 lets the MTA drop its copy
         finally:
             store.close()
     except (StoreUnavailable, ConfigError) as exc:

@@ -69,6 +69,7 @@ class Config:
     mailboxes: tuple[MailboxConfig, ...]
     limits: Limits
     source: Path | None  # the file it came from; None for the embedded default
+    intake_workers: int = 0  # processes for the pure intake steps; 0 = in the daemon itself
 
     @property
     def embedded(self) -> bool:
@@ -110,7 +111,15 @@ LIMITS = {
     "max_header_lines": Option(int, Limits.max_header_lines, in_range(10, 100_000)),
 }
 
-TOP = {"desk", "mailbox", "limits"}
+def _workers(value: Any) -> str | None:
+    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 64):
+        return None
+    return f'expected "auto" or a number from 0 to 64, got {show(value)}'
+
+
+INTAKE = {"workers": Option((str, int), "auto", _workers)}
+
+TOP = {"desk", "mailbox", "limits", "intake"}
 
 
 def _mailbox(raw: Any, index: int, base: Path, problems: Problems) -> MailboxConfig | None:
@@ -164,10 +173,17 @@ def build(data: dict[str, Any], *, base: Path, source: Path | None) -> Config:
         if name in names[:i]:
             problems.add(f"mailbox[{i}].name", f"duplicate mailbox name {show(name)}")
     limits = Limits(**read_table(data.get("limits", {}), "limits", LIMITS, problems))
+    workers = read_table(data.get("intake", {}), "intake", INTAKE, problems)["workers"]
     if problems:
         (key, problem), *more = problems.items
         raise ConfigError(key, problem, more=tuple(more))
-    return Config(desk=desk, mailboxes=tuple(b for b in boxes if b), limits=limits, source=source)
+    return Config(desk=desk, mailboxes=tuple(b for b in boxes if b), limits=limits, source=source,
+                  intake_workers=default_workers() if workers == "auto" else workers)
+
+
+def default_workers() -> int:
+    """One worker process per core beyond the one the store needs, at most four."""
+    return max(1, min(4, (os.cpu_count() or 1) - 1))
 
 
 def parse_toml(text: str, *, where: str) -> dict[str, Any]:

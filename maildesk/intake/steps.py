@@ -23,6 +23,7 @@ UNROUTED_TIER = "L1"
 
 class CheckLimits:
     name = "limits"
+    pure = True
 
     def process(self, work: Work, ctx: Context) -> Work:
         check_raw(work.raw.data, ctx.desk.config.limits)
@@ -31,6 +32,7 @@ class CheckLimits:
 
 class Parse:
     name = "parse"
+    pure = True
 
     def process(self, work: Work, ctx: Context) -> Work:
         msg = parse_bytes(work.raw.data)
@@ -41,6 +43,7 @@ class Parse:
 
 class Classify:
     name = "classify"
+    pure = True
 
     def process(self, work: Work, ctx: Context) -> Work:
         assert work.email is not None
@@ -52,6 +55,7 @@ class Dedupe:
     """One Message-ID is one message; without one, the same bytes are one message."""
 
     name = "dedupe"
+    pure = False
 
     def process(self, work: Work, ctx: Context) -> Work:
         parsed = work.need_parsed()
@@ -69,6 +73,7 @@ class Dedupe:
 
 class Thread:
     name = "thread"
+    pure = False
 
     def process(self, work: Work, ctx: Context) -> Work:
         decision = decide(work.need_parsed(), secret=ctx.desk.secret, desk_address=ctx.desk.address,
@@ -80,6 +85,7 @@ class Screen:
     """Machines never open tickets of their own: bounces, loops and stray auto-replies are held."""
 
     name = "screen"
+    pure = False
 
     def process(self, work: Work, ctx: Context) -> Work:
         c = work.classification
@@ -117,6 +123,7 @@ class Record:
     """Store the message: a new ticket if threading found none, participants, refs, attachments."""
 
     name = "record"
+    pure = False
 
     def process(self, work: Work, ctx: Context) -> Work:
         parsed, now = work.need_parsed(), ctx.desk.clock()

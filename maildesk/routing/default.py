@@ -9,6 +9,7 @@ DEFAULT_TIER = "L1"
 
 class DefaultTier:
     name = "route"
+    pure = False
 
     def process(self, work: Work, ctx: Context) -> Work:
         if work.new_ticket and work.ticket_id is not None:

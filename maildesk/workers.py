@@ -1,0 +1,68 @@
+"""Worker processes that run the pure intake steps (limits, parse, classify) ahead of the store."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from maildesk.desk import Desk
+from maildesk.models import RawMessage
+from maildesk.stage import Context, Work
+
+log = logging.getLogger("maildesk.intake")
+
+_runner = None  # set in each worker by _start
+
+
+def _start(desk: Desk) -> None:
+    from maildesk.pipeline import Runner
+
+    for sig in (signal.SIGINT, signal.SIGTERM):  # the parent decides when to stop
+        signal.signal(sig, signal.SIG_IGN)
+    global _runner
+    _runner = Runner(Context(desk, None))  # type: ignore[arg-type]  # pure steps never touch the store
+
+
+def _prepare(raw: RawMessage) -> Work:
+    assert _runner is not None
+    return _runner.prepare(raw).but(email=None)  # the parsed EmailMessage stays behind
+
+
+class PreparePool:
+    """A lazily started process pool; batches smaller than ``min_batch`` stay in-process."""
+
+    def __init__(self, desk: Desk, *, workers: int, min_batch: int = 8) -> None:
+        self.desk, self.workers, self.min_batch = desk, workers, min_batch
+        self._executor: ProcessPoolExecutor | None = None
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start,
+                initargs=(self.desk,))
+            log.info("started %d intake worker process(es)", self.workers)
+        return self._executor
+
+    def prepare(self, raws: Sequence[RawMessage]) -> Iterator[Work]:
+        """Prepared work in input order. If a worker dies, the rest is prepared in this process."""
+        from maildesk.pipeline import Runner
+
+        done = 0
+        try:
+            for work in self._pool().map(_prepare, raws, chunksize=4):
+                done += 1
+                yield work
+        except BrokenProcessPool:
+            log.error("an intake worker process died; preparing %d message(s) in-process", len(raws) - done)
+            self.close()
+            local = Runner(Context(self.desk, None))  # type: ignore[arg-type]
+            yield from (local.prepare(raw) for raw in raws[done:])
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
