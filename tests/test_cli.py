@@ -222,3 +222,39 @@ def test_worker_processes_give_the_same_result_as_in_process(tmp_path):
     assert results[0] == results[1]
     shape, held = results[1]
     assert len(shape) == 10 and {kind for kind, _ in held} == {"limit", "auto-reply"}
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_broken_mailbox_does_not_stop_the_others(site, monkeypatch):
+    monkeypatch.setenv("MD_BROKEN_PW", "x")
+    site.write_text(site.read_text() + f'\n[[mailbox]]\nname = "broken"\nkind = "imap"\nhost = "127.0.0.1"\n'
+                    f'port = {_closed_port()}\nsecurity = "none"\nusername = "u"\npassword_env = "MD_BROKEN_PW"\n')
+    drop(site, "1.eml", make_message())
+    result = invoke("run", "--once", config=site)
+    assert result.exit_code == 1 and "mailbox broken" in result.output
+    assert len(json.loads(invoke("tickets", "list", "--json", config=site).output)) == 1
+
+
+def test_attachments_are_stored_by_hash_never_by_their_name(site):
+    from email.message import EmailMessage
+
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "carol@customer.example", "support@example.test", "logs"
+    msg["Message-ID"] = "<att@customer.example>"
+    msg.set_content("see attached")
+    msg.add_attachment(b"secret log line\n", maintype="text", subtype="plain", filename="../../etc/passwd")
+    drop(site, "1.eml", msg.as_bytes())
+    invoke("run", "--once", config=site)
+    attachment = json.loads(invoke("tickets", "show", "1", "--json", config=site).output)["messages"][0]["attachments"][0]
+    assert attachment["filename"] == "passwd"
+    stored = (site.parent / "var" / attachment["path"]).resolve()
+    assert stored.is_relative_to((site.parent / "var" / "attachments").resolve())
+    assert stored.read_bytes() == b"secret log line\n" and stored.name == attachment["sha256"]
+    assert not (site.parent / "etc").exists()
