@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import signal
+import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -29,7 +30,9 @@ def _start(desk: Desk) -> None:
 
 def _prepare(raw: RawMessage) -> Work:
     assert _runner is not None
-    return _runner.prepare(raw).but(email=None)  # the parsed EmailMessage stays behind
+    work = _runner.prepare(raw)
+    # Neither the parsed EmailMessage nor the raw bytes travel back: the parent has the bytes.
+    return work.but(email=None, raw=RawMessage(raw.origin, b"", raw.received_at))
 
 
 class PreparePool:
@@ -44,6 +47,9 @@ class PreparePool:
             self._executor = ProcessPoolExecutor(
                 self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start,
                 initargs=(self.desk,))
+            # The pool's helper threads unpickle results while this thread waits on SQLite and
+            # the disk; a short switch interval keeps it from waiting 5 ms for the GIL each time.
+            sys.setswitchinterval(0.0005)
             log.info("started %d intake worker process(es)", self.workers)
         return self._executor
 
@@ -54,8 +60,8 @@ class PreparePool:
         done = 0
         try:
             for work in self._pool().map(_prepare, raws, chunksize=4):
+                yield work.but(raw=raws[done])
                 done += 1
-                yield work
         except BrokenProcessPool:
             log.error("an intake worker process died; preparing %d message(s) in-process", len(raws) - done)
             self.close()

@@ -182,8 +182,8 @@ def build(data: dict[str, Any], *, base: Path, source: Path | None) -> Config:
 
 
 def default_workers() -> int:
-    """One worker process per core beyond the one the store needs, at most four."""
-    return max(1, min(4, (os.cpu_count() or 1) - 1))
+    """One worker process per core, at most four: the daemon itself mostly waits on the disk."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def parse_toml(text: str, *, where: str) -> dict[str, Any]:

@@ -29,7 +29,7 @@ def _flags(filename: str) -> str:
 class MaildirSource:
     """Implements ``Source`` over a Maildir; file names are the receipts' refs."""
 
-    def __init__(self, *, name: str, path: Path, batch_size: int = 100, poll_seconds: float = 5.0,
+    def __init__(self, *, name: str, path: Path, batch_size: int = 500, poll_seconds: float = 5.0,
                  clock: Clock = system_clock) -> None:
         self.name = name
         self.path = path
