@@ -107,7 +107,6 @@ class Runner:
             if retry_of is not None:
                 store.quarantine.release(retry_of, message_pk=dup.message_pk, now=self.ctx.desk.clock())
             else:
-                store.tickets.keep_raw(work.raw_hash, work.raw.data)
                 self._receipt(work, "duplicate", message_pk=dup.message_pk)
         return Outcome("duplicate", message_pk=dup.message_pk, reason=dup.why)
 
@@ -115,7 +114,6 @@ class Runner:
         parsed, now = work.parsed, self.ctx.desk.clock()
         message_id = parsed.message_id if parsed else None
         with self.ctx.store.atomic() as store:
-            store.tickets.keep_raw(work.raw_hash, work.raw.data)
             if retry_of is not None:
                 store.quarantine.update_failed_retry(retry_of, kind=q.kind, reason=q.reason,
                                                      ticket_id=q.ticket_id, now=now)
@@ -125,7 +123,7 @@ class Runner:
                 self._receipt(work, "duplicate", quarantine_id=held)
                 return Outcome("duplicate", quarantine_id=held, reason=f"already quarantined as {held}")
             qid = store.quarantine.add(
-                raw_hash=work.raw_hash, message_id=message_id, mailbox=work.raw.origin.mailbox, kind=q.kind,
+                raw=work.raw.data, raw_hash=work.raw_hash, message_id=message_id, mailbox=work.raw.origin.mailbox, kind=q.kind,
                 reason=q.reason, ticket_id=q.ticket_id, sender=parsed.sender.addr if parsed and parsed.sender else None,
                 subject=parsed.subject if parsed else "", now=now)
             if q.ticket_id is not None and store.tickets.exists(q.ticket_id):

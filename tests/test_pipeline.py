@@ -194,7 +194,7 @@ def test_unexpected_failure_shunts_message_to_quarantine(h):
     assert out.status == "quarantined"
     entry = h.store.quarantine.get(out.quarantine_id)
     assert "explode" in entry.reason and "boom" in entry.reason
-    assert h.store.tickets.raw(entry.raw_hash) is not None
+    assert h.store.quarantine.raw(entry.id) is not None
     assert h.ticket_count() == 0 and h.message_count() == 0  # the failed transaction left nothing behind
 
 
@@ -226,8 +226,7 @@ def test_retry_releases_quarantined_message_after_limit_raised(tmp_path):
 def _raw_of(h, entry_id):
     from maildesk.models import Origin, RawMessage
 
-    entry = h.store.quarantine.get(entry_id)
-    return RawMessage(Origin("test", f"retry:{entry_id}"), h.store.tickets.raw(entry.raw_hash), h.desk.clock())
+    return RawMessage(Origin("test", f"retry:{entry_id}"), h.store.quarantine.raw(entry_id), h.desk.clock())
 
 
 def test_reply_stored_before_its_parent_still_threads_together(h):
@@ -236,3 +235,9 @@ def test_reply_stored_before_its_parent_still_threads_together(h):
     out_reply = h.take(reply)
     out_parent = h.take(parent)
     assert out_parent.ticket_id == out_reply.ticket_id and h.ticket_count() == 1
+
+
+def test_raw_bytes_are_kept_for_every_stored_message(h):
+    data = make_message()
+    out = h.take(data)
+    assert h.store.tickets.raw(out.message_pk) == data

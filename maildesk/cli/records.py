@@ -87,7 +87,7 @@ def quarantine_retry(state: State, entry_id: int) -> None:
             raise NotFound(f"no quarantine entry {entry_id}")
         if entry.status != "held":
             raise click.ClickException(f"quarantine entry {entry_id} is already {entry.status}")
-        data = store.tickets.raw(entry.raw_hash)
+        data = store.quarantine.raw(entry_id)
         if data is None:
             raise click.ClickException(f"raw bytes of quarantine entry {entry_id} are missing")
         raw = RawMessage(Origin(entry.mailbox or "retry", f"retry:{entry_id}"), data, datetime.now(timezone.utc))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from maildesk.errors import Duplicate, Quarantine
 from maildesk.intake.classify import classify
@@ -10,7 +11,7 @@ from maildesk.intake.limits import check_raw, check_tree
 from maildesk.intake.parse import parse_bytes, read_message
 from maildesk.intake.reply import extract_new_text
 from maildesk.intake.thread import decide
-from maildesk.models import Address, ParsedMessage
+from maildesk.models import Address, ParsedMessage, StoredAttachment
 from maildesk.stage import Context, Work
 from maildesk.store.files import save_attachment
 from maildesk.store.tickets import NewMessage
@@ -135,7 +136,6 @@ class Record:
                                        requester=parsed.sender.addr if parsed.sender else None,
                                        tier=UNROUTED_TIER, status=NEW_STATUS, priority="normal",
                                        mailbox=work.raw.origin.mailbox, now=now)
-        tickets.keep_raw(work.raw_hash, work.raw.data)
         stored = tuple(save_attachment(ctx.desk.data_dir, a) for a in parsed.attachments)
         pk = tickets.add_message(_new_message(work, parsed, ticket_id, stored, now))
         requester, others = _people(parsed, ctx.desk.address)
@@ -144,7 +144,8 @@ class Record:
         return work.but(ticket_id=ticket_id, message_pk=pk, new_ticket=new)
 
 
-def _new_message(work: Work, parsed: ParsedMessage, ticket_id: int, stored: tuple, now) -> NewMessage:  # type: ignore[no-untyped-def]
+def _new_message(work: Work, parsed: ParsedMessage, ticket_id: int, stored: tuple[StoredAttachment, ...],
+                 now: datetime) -> NewMessage:
     c, t = work.classification, work.thread
     assert c is not None and t is not None
     return NewMessage(
@@ -152,7 +153,7 @@ def _new_message(work: Work, parsed: ParsedMessage, ticket_id: int, stored: tupl
         sender=parsed.sender, recipients=parsed.recipients, date=parsed.date, subject=parsed.subject,
         body_text=parsed.body_text, new_text=work.new_text, kind=c.kind, kind_reasons=c.reasons,
         thread_reason=t.reason, thread_detail=t.detail, mailbox=work.raw.origin.mailbox, created_at=now,
-        refs=parsed.in_reply_to + parsed.references, attachments=stored,
+        raw=work.raw.data, refs=parsed.in_reply_to + parsed.references, attachments=stored,
     )
 
 

@@ -37,15 +37,22 @@ class QuarantineStore:
         self.db = db
         self.conn = db.conn  # plain sqlite3: the hot path needs no wrapper
 
-    def add(self, *, raw_hash: str, message_id: str | None, mailbox: str | None, kind: str, reason: str,
-            ticket_id: int | None, sender: str | None, subject: str, now: datetime) -> int:
+    def add(self, *, raw: bytes, raw_hash: str, message_id: str | None, mailbox: str | None, kind: str,
+            reason: str, ticket_id: int | None, sender: str | None, subject: str, now: datetime) -> int:
         cur = self.conn.execute(
             "INSERT INTO quarantine (raw_hash, message_id, mailbox, kind, reason, ticket_id, sender, subject,"
             " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [raw_hash, message_id, mailbox, kind, reason, ticket_id, sender, subject, now.isoformat(),
              now.isoformat()],
         )
-        return int(cur.lastrowid or 0)
+        entry_id = int(cur.lastrowid or 0)
+        self.conn.execute("INSERT INTO quarantine_raw (quarantine_id, data) VALUES (?, ?)", [entry_id, raw])
+        return entry_id
+
+    def raw(self, entry_id: int) -> bytes | None:
+        """The untouched bytes of a quarantined message, for a retry."""
+        row = self.conn.execute("SELECT data FROM quarantine_raw WHERE quarantine_id = ?", [entry_id]).fetchone()
+        return None if row is None else bytes(row[0])
 
     def update_failed_retry(self, entry_id: int, *, kind: str, reason: str, ticket_id: int | None,
                             now: datetime) -> None:

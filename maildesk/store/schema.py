@@ -37,11 +37,6 @@ def initial(db: Database) -> None:
         );
         CREATE INDEX participants_address ON participants(address);
 
-        CREATE TABLE raw (
-            hash TEXT PRIMARY KEY,
-            size INTEGER NOT NULL,
-            data BLOB NOT NULL
-        );
 
         CREATE TABLE messages (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -64,7 +59,12 @@ def initial(db: Database) -> None:
             created_at TEXT NOT NULL
         );
         CREATE UNIQUE INDEX messages_message_id ON messages(message_id);
-        CREATE INDEX messages_raw_hash ON messages(raw_hash);
+        CREATE INDEX messages_raw_hash ON messages(raw_hash) WHERE message_id IS NULL;
+
+        CREATE TABLE message_raw (
+            message_pk INTEGER PRIMARY KEY REFERENCES messages(id),
+            data BLOB NOT NULL
+        );
         CREATE INDEX messages_ticket ON messages(ticket_id, id);
 
         CREATE TABLE message_refs (
@@ -106,6 +106,11 @@ def initial(db: Database) -> None:
         CREATE INDEX quarantine_message_id ON quarantine(message_id);
         CREATE INDEX quarantine_raw_hash ON quarantine(raw_hash);
         CREATE INDEX quarantine_status ON quarantine(status, id);
+
+        CREATE TABLE quarantine_raw (
+            quarantine_id INTEGER PRIMARY KEY REFERENCES quarantine(id),
+            data BLOB NOT NULL
+        );
 
         CREATE TABLE receipts (
             id INTEGER PRIMARY KEY AUTOINCREMENT,

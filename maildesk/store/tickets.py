@@ -32,6 +32,7 @@ class NewMessage:
     thread_detail: str
     mailbox: str | None
     created_at: datetime
+    raw: bytes = b""  # the untouched message, kept beside the row
     refs: tuple[str, ...] = ()  # In-Reply-To and References of this message
     attachments: tuple[StoredAttachment, ...] = ()
 
@@ -43,13 +44,9 @@ class TicketStore:
         self.db = db
         self.conn = db.conn  # plain sqlite3: the hot path needs no wrapper
 
-    # -- raw bytes -------------------------------------------------------------
-
-    def keep_raw(self, raw_hash: str, data: bytes) -> None:
-        self.conn.execute("INSERT OR IGNORE INTO raw (hash, size, data) VALUES (?, ?, ?)", [raw_hash, len(data), data])
-
-    def raw(self, raw_hash: str) -> bytes | None:
-        row = self.conn.execute("SELECT data FROM raw WHERE hash = ?", [raw_hash]).fetchone()
+    def raw(self, message_pk: int) -> bytes | None:
+        """The untouched bytes of a stored message, to re-parse it any time."""
+        row = self.conn.execute("SELECT data FROM message_raw WHERE message_pk = ?", [message_pk]).fetchone()
         return None if row is None else bytes(row[0])
 
     # -- threading look-ups --------------------------------------------------------
@@ -82,7 +79,8 @@ class TicketStore:
         return None if row is None else row[0]
 
     def message_by_hash(self, raw_hash: str) -> int | None:
-        row = self.conn.execute("SELECT id FROM messages WHERE raw_hash = ? LIMIT 1", [raw_hash]).fetchone()
+        row = self.conn.execute("SELECT id FROM messages WHERE raw_hash = ? AND message_id IS NULL LIMIT 1",
+                                [raw_hash]).fetchone()
         return None if row is None else row[0]
 
     # -- writes ------------------------------------------------------------------
@@ -110,6 +108,7 @@ class TicketStore:
              m.created_at.isoformat()],
         )
         pk = int(cur.lastrowid or 0)
+        self.conn.execute("INSERT INTO message_raw (message_pk, data) VALUES (?, ?)", [pk, m.raw])
         own = [m.message_id] if m.message_id else []
         self.conn.executemany(
             "INSERT INTO message_refs (ref, ticket_id, own) VALUES (?, ?, ?)",
@@ -148,5 +147,5 @@ class TicketStore:
         old = self.conn.execute(f"SELECT {field} FROM tickets WHERE id = ?", [ticket_id]).fetchone()
         self.conn.execute(f"UPDATE tickets SET {field} = ?, updated_at = ? WHERE id = ?",
                         [value, at.isoformat(), ticket_id])
-        detail = {"reason": reason} if reason else None
+        detail: dict[str, object] | None = {"reason": reason} if reason else None
         self.event(ticket_id, at=at, actor=actor, kind=field, old=old[0] if old else None, new=value, detail=detail)
