@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 
 from maildesk.desk import Desk
 from maildesk.models import RawMessage
@@ -31,8 +32,10 @@ def _start(desk: Desk) -> None:
 def _prepare(raw: RawMessage) -> Work:
     assert _runner is not None
     work = _runner.prepare(raw)
-    # Neither the parsed EmailMessage nor the raw bytes travel back: the parent has the bytes.
-    return work.but(email=None, raw=RawMessage(raw.origin, b"", raw.received_at))
+    # Only what later steps use travels back: not the EmailMessage, not the raw bytes (the
+    # parent has them), not the HTML body (body_text already holds its text).
+    parsed = replace(work.parsed, body_html=None) if work.parsed else None
+    return work.but(email=None, parsed=parsed, raw=RawMessage(raw.origin, b"", raw.received_at))
 
 
 class PreparePool:
