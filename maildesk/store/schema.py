@@ -35,7 +35,6 @@ def initial(db: Database) -> None:
             added_at TEXT NOT NULL,
             PRIMARY KEY (ticket_id, address)
         );
-        CREATE INDEX participants_address ON participants(address);
 
 
         CREATE TABLE messages (
