@@ -123,8 +123,9 @@ class Runner:
                 self._receipt(work, "duplicate", quarantine_id=held)
                 return Outcome("duplicate", quarantine_id=held, reason=f"already quarantined as {held}")
             qid = store.quarantine.add(
-                raw=work.raw.data, raw_hash=work.raw_hash, message_id=message_id, mailbox=work.raw.origin.mailbox, kind=q.kind,
-                reason=q.reason, ticket_id=q.ticket_id, sender=parsed.sender.addr if parsed and parsed.sender else None,
+                raw=work.raw.data, raw_hash=work.raw_hash, message_id=message_id, mailbox=work.raw.origin.mailbox,
+                kind=q.kind, reason=q.reason, ticket_id=q.ticket_id,
+                sender=parsed.sender.addr if parsed and parsed.sender else None,
                 subject=parsed.subject if parsed else "", now=now)
             if q.ticket_id is not None and store.tickets.exists(q.ticket_id):
                 store.tickets.event(q.ticket_id, at=now, actor="system", kind=q.kind,

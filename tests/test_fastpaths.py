@@ -8,7 +8,7 @@ from email.message import EmailMessage
 import pytest
 
 from maildesk.intake.addresses import simple_addresses
-from maildesk.intake.parse import _mime_fast, _mime_slow, _simple_field
+from maildesk.intake.mimetree import mime_fast as _mime_fast, mime_slow as _mime_slow, simple_field as _simple_field
 
 AGREE = [
     "carol@customer.example",

@@ -5,23 +5,23 @@ from __future__ import annotations
 import binascii
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
-from typing import Any, NamedTuple, TypeVar
+from typing import TypeVar
 
 from maildesk.errors import Quarantine
 from maildesk.intake.addresses import ADDRESS_BUDGET, addresses_of, envelope_of, sender_of
 from maildesk.intake.html import html_to_text
+from maildesk.intake.mimetree import MimeInfo, children, find_bodies, info_of, leaves, mime_info, raw_header, walk
 from maildesk.intake.text import (
     b64decode_lenient,
     clean_header,
     decode_bytes,
-    decode_words,
     header_text,
     recover_8bit,
     safe_filename,
@@ -65,8 +65,8 @@ def read_message(msg: EmailMessage) -> ParsedMessage:
     guard = _Guard(defects)
     budget = [ADDRESS_BUDGET]
     raw: list[tuple[str, str]] = guard("headers", lambda: [(str(k), str(v)) for k, v in msg.raw_items()], [])
-    mime: dict[int, _Mime] = guard("mime", lambda: {id(part): _mime(part) for part in _walk(msg)}, {})
-    plain, html = guard("body", lambda: _find_bodies(msg, mime), _NO_BODIES)
+    mime: dict[int, MimeInfo] = guard("mime", lambda: {id(part): mime_info(part) for part in walk(msg)}, {})
+    plain, html = guard("body", lambda: find_bodies(msg, mime), _NO_BODIES)
     body_html = guard("body_html", lambda: _text_of(html, mime, defects) if html is not None else None, None)
     body_text = guard("body_text", lambda: _body_text(plain, body_html, mime, defects), "")
     parsed = ParsedMessage(
@@ -162,163 +162,6 @@ def _date(values: list[str], defects: list[str]) -> datetime | None:
 # --- addresses ---------------------------------------------------------------------------
 
 
-# --- the MIME tree -----------------------------------------------------------------------
-
-
-def _children(part: Message) -> list[Message] | None:
-    """The sub-parts of a multipart or message/* part; None for a leaf."""
-    payload = part.get_payload() if part.is_multipart() else None
-    return [p for p in payload if isinstance(p, Message)] if isinstance(payload, list) else None
-
-
-def _walk(msg: Message) -> Iterator[Message]:
-    """Every part in document order, without recursion."""
-    stack = [msg]
-    while stack:
-        part = stack.pop()
-        yield part
-        stack.extend(reversed(_children(part) or []))
-
-
-def _leaves(msg: Message, mime: dict[int, _Mime]) -> Iterator[Message]:
-    """Leaf parts in document order; a message/* part is one leaf, its inside is not walked."""
-    stack = [msg]
-    while stack:
-        part = stack.pop()
-        kids = _children(part)
-        if kids is not None and _info(part, mime).ctype.startswith("multipart/"):
-            stack.extend(reversed(kids))
-        else:
-            yield part
-
-
-class _Mime(NamedTuple):
-    """A part's MIME headers, each parsed once: the stdlib re-parses them on every question."""
-
-    ctype: str
-    disposition: str | None
-    params: dict[str, str]
-    filename: str
-
-
-_OCTETS = _Mime("application/octet-stream", None, {}, "")
-
-
-_PARAM = re.compile(r';\s*([A-Za-z0-9_.-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;\s"]*)\s*')
-_NOT_SIMPLE = re.compile(r"[(*\\]|=\?")  # comments, RFC 2231 parameters, escapes, encoded words
-
-
-def _simple_field(value: str | None) -> tuple[str, dict[str, str]] | None:
-    """``token; name=value; name="value"`` read directly; None when the stdlib must interpret it."""
-    if value is None:
-        return "", {}
-    value = _FOLD.sub("", value).strip()
-    if _NOT_SIMPLE.search(value):
-        return None
-    head, _, rest = value.partition(";")
-    rest = ";" + rest if rest else ""
-    params: dict[str, str] = {}
-    pos = 0
-    while pos < len(rest):
-        m = _PARAM.match(rest, pos)
-        if m is None:
-            return None
-        raw = m.group(2)
-        params[m.group(1).lower()] = raw[1:-1].replace('\\"', '"') if raw.startswith('"') else raw
-        pos = m.end()
-    return head.strip().lower(), params
-
-
-def _mime_fast(part: Message) -> _Mime | None:
-    """The common case without the header registry, whose parse costs more than the message's own."""
-    fields = {k.lower(): v for k, v in part.raw_items() if k.lower() in ("content-type", "content-disposition")}
-    ctype_field = _simple_field(fields.get("content-type"))
-    disp_field = _simple_field(fields.get("content-disposition"))
-    if ctype_field is None or disp_field is None or not all(c.isascii() for c in fields.get("content-type", "")):
-        return None
-    ctype, params = ctype_field
-    if not ctype:
-        ctype = part.get_default_type()
-    elif not _CTYPE.fullmatch(ctype):
-        return None
-    disposition = disp_field[0] or None
-    filename = disp_field[1].get("filename") or params.get("name") or ""
-    return _Mime(ctype, disposition, params, decode_words(recover_8bit(filename)))
-
-
-def _mime(part: Message) -> _Mime:
-    return _mime_fast(part) or _mime_slow(part)
-
-
-def _mime_slow(part: Message) -> _Mime:
-    """Any field, however odd, through the stdlib's header registry."""
-    try:
-        ctype_header: Any = part.get("content-type")  # header objects, whatever typeshed says
-        disp_header: Any = part.get("content-disposition")
-        ctype = ctype_header.content_type if ctype_header is not None else part.get_default_type()
-        params = {str(k).lower(): str(v) for k, v in getattr(ctype_header, "params", {}).items()}
-        disp_params = getattr(disp_header, "params", {})
-        disposition = disp_header.content_disposition if disp_header is not None else None
-        filename = str(disp_params.get("filename") or params.get("name") or "")
-    except Exception:  # the structured parser failed; the part is opaque data
-        return _OCTETS
-    ctype = ctype.lower() if _CTYPE.fullmatch(ctype.lower()) else "application/octet-stream"
-    return _Mime(ctype, disposition, params, decode_words(recover_8bit(filename)))
-
-
-def _info(part: Message, mime: dict[int, _Mime]) -> _Mime:
-    return mime.get(id(part)) or _mime(part)
-
-
-def _find_bodies(msg: Message, mime: dict[int, _Mime]) -> tuple[tuple[Message, ...], Message | None]:
-    """The text/plain body parts and the first text/html body, as ``EmailMessage.get_body`` finds them.
-
-    Attachments and the inside of message/* parts are never bodies; in multipart/related
-    only the start part is. Inline text/plain parts that follow the first one in the same
-    multipart/mixed (text after an inline image, list footers) continue the body. A
-    multipart part the parser could not split is read as text.
-    """
-    plain: tuple[Message, ...] = ()
-    html: Message | None = None
-    unsplit: Message | None = None
-    stack: list[tuple[Message, list[Message]]] = [(msg, [])]
-    while stack and (not plain or html is None):
-        part, later_siblings = stack.pop()
-        info = _info(part, mime)
-        kids = _children(part)
-        if info.disposition == "attachment":
-            continue
-        if info.ctype == "text/plain" and not plain:
-            plain = (part, *_continuations(later_siblings, mime))
-        elif info.ctype == "text/html" and html is None:
-            html = part
-        elif info.ctype.startswith("multipart/") and kids is None:
-            unsplit = part if unsplit is None else unsplit
-        elif info.ctype == "multipart/related" and kids:
-            stack.append((_related_start(info, kids), []))
-        elif info.ctype.startswith("multipart/") and kids is not None:
-            mixed = info.ctype == "multipart/mixed"
-            stack.extend((kid, kids[i + 1:] if mixed else []) for i, kid in reversed(list(enumerate(kids))))
-    if not plain and html is None and unsplit is not None:
-        return (unsplit,), None
-    return plain, html
-
-
-def _continuations(siblings: list[Message], mime: dict[int, _Mime]) -> list[Message]:
-    """Inline, unnamed text/plain parts among the siblings after a body part."""
-    return [s for s in siblings if (i := _info(s, mime)).ctype == "text/plain"
-            and i.disposition != "attachment" and not i.filename and not s.is_multipart()]
-
-
-def _related_start(info: _Mime, children: list[Message]) -> Message:
-    start = info.params.get("start", "").strip()
-    if start:
-        for child in children:
-            if _raw_header(child, "content-id") == start:
-                return child
-    return children[0]
-
-
 def _part_bytes(part: Message, defects: list[str]) -> bytes:
     """The decoded content of a leaf part; declared encodings that do not fit are undone gently."""
     # The stored payload, not get_payload(): that has already replaced 8-bit bytes using the
@@ -327,7 +170,7 @@ def _part_bytes(part: Message, defects: list[str]) -> bytes:
     if not isinstance(payload, str):
         return b""
     raw = payload.encode("utf-8", "surrogateescape")
-    cte = _raw_header(part, "content-transfer-encoding").lower().strip(" \t\"'")
+    cte = raw_header(part, "content-transfer-encoding").lower().strip(" \t\"'")
     if cte == "base64":
         if _looks_like_text(raw):
             defects.append("part: declared base64 but is plain text; kept as it is")
@@ -348,16 +191,8 @@ def _looks_like_text(raw: bytes) -> bool:
     return odd > 3 and odd * 20 > len(sample)
 
 
-def _raw_header(part: Message, name: str) -> str:
-    """First raw value of a header, without the stdlib's structured parsing."""
-    for key, value in part.raw_items():
-        if key.lower() == name:
-            return recover_8bit(_FOLD.sub("", str(value))).strip()
-    return ""
-
-
-def _text_of(part: Message, mime: dict[int, _Mime], defects: list[str]) -> str:
-    params = _info(part, mime).params
+def _text_of(part: Message, mime: dict[int, MimeInfo], defects: list[str]) -> str:
+    params = info_of(part, mime).params
     text = decode_bytes(_part_bytes(part, defects), params.get("charset"), defects, "body")
     text = text.replace("\r\n", "\n").replace("\r", "\n").removeprefix("\ufeff")
     if params.get("format", "").lower() == "flowed":
@@ -365,7 +200,7 @@ def _text_of(part: Message, mime: dict[int, _Mime], defects: list[str]) -> str:
     return text.replace("\x00", "\ufffd")
 
 
-def _body_text(plain: tuple[Message, ...], body_html: str | None, mime: dict[int, _Mime],
+def _body_text(plain: tuple[Message, ...], body_html: str | None, mime: dict[int, MimeInfo],
                defects: list[str]) -> str:
     text = "\n".join(_text_of(part, mime, defects) for part in plain)
     if text.strip() or not body_html:
@@ -378,15 +213,15 @@ def _body_text(plain: tuple[Message, ...], body_html: str | None, mime: dict[int
 # --- attachments -------------------------------------------------------------------------
 
 
-def _attachments(msg: Message, bodies: tuple[Message | None, ...], mime: dict[int, _Mime],
+def _attachments(msg: Message, bodies: tuple[Message | None, ...], mime: dict[int, MimeInfo],
                  defects: list[str]) -> tuple[AttachmentPart, ...]:
     found: list[AttachmentPart] = []
-    for part in _leaves(msg, mime):
+    for part in leaves(msg, mime):
         if any(part is body for body in bodies):
             continue
-        info = _info(part, mime)
+        info = info_of(part, mime)
         data = _message_bytes(part, defects) if part.is_multipart() else _part_bytes(part, defects)
-        cid = clean_header("".join(_raw_header(part, "content-id").strip("<> \t").split()))[:998]
+        cid = clean_header("".join(raw_header(part, "content-id").strip("<> \t").split()))[:998]
         found.append(AttachmentPart(
             filename=safe_filename(info.filename), content_type=info.ctype, data=data, content_id=cid,
             inline=info.disposition == "inline" or (info.disposition is None and bool(cid)),
@@ -397,7 +232,7 @@ def _attachments(msg: Message, bodies: tuple[Message | None, ...], mime: dict[in
 def _message_bytes(part: Message, defects: list[str]) -> bytes:
     """The bytes of a message/* part's content, re-serialised from the parsed form."""
     chunks: list[bytes] = []
-    for inner in _children(part) or []:
+    for inner in children(part) or []:
         try:
             chunks.append(inner.as_bytes(policy=_SERIALISE))
         except Exception:
@@ -410,7 +245,7 @@ def _message_bytes(part: Message, defects: list[str]) -> bytes:
 
 def _mime_defects(msg: Message) -> list[str]:
     found: dict[str, None] = {}
-    for part in _walk(msg):
+    for part in walk(msg):
         for defect in getattr(part, "defects", ()):
             found.setdefault(f"mime: {type(defect).__name__}", None)
     return list(found)
