@@ -257,3 +257,14 @@ def test_attachments_are_stored_by_hash_never_by_their_name(site):
     assert stored.is_relative_to((site.parent / "var" / "attachments").resolve())
     assert stored.read_bytes() == b"secret log line\n" and stored.name == attachment["sha256"]
     assert not (site.parent / "etc").exists()
+
+
+def test_sample_mail_to_the_embedded_desk_does_not_make_the_desk_a_participant(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MAILDESK_CONFIG", raising=False)
+    inbox = tmp_path / "var" / "inbox" / "new"
+    inbox.mkdir(parents=True)
+    (inbox / "vpn.eml").write_bytes((SAMPLES / "vpn-outlook.eml").read_bytes())
+    invoke("run", "--once")
+    shown = json.loads(invoke("tickets", "show", "1", "--json").output)
+    assert [p["address"] for p in shown["participants"]] == ["juergen@customer.example"]
