@@ -14,7 +14,8 @@ from imapserver import DovecotServer
 
 from maildesk.errors import MailboxError
 from maildesk.mailbox.base import Settlement
-from maildesk.mailbox.imap import ImapSource, header_message_id, plan_batches
+from maildesk.mailbox.imap import ImapSource
+from maildesk.mailbox.imapplan import header_message_id, plan_batches
 from maildesk.models import Origin, RawMessage
 
 pytestmark = pytest.mark.imap

@@ -7,9 +7,9 @@ import re
 import ssl
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any, TypeVar
+from typing import Any
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
@@ -17,6 +17,7 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 from maildesk.clock import Clock, system_clock
 from maildesk.errors import MailboxError
 from maildesk.mailbox.base import Ledger, Settlement
+from maildesk.mailbox.imapplan import chunked, fetched_header, header_message_id, is_new_mail, plan_batches
 from maildesk.models import Origin, RawMessage
 
 log = logging.getLogger("maildesk.mailbox")
@@ -29,34 +30,6 @@ SIZE, BODY = b"RFC822.SIZE", b"BODY[]"
 MESSAGE_ID_ITEM = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
 _MESSAGE_ID = re.compile(rb"^message-id:\s*<([^<>\s]+)>", re.IGNORECASE | re.MULTILINE)
 _FOLDING = re.compile(rb"\r?\n[ \t]+")
-
-T = TypeVar("T")
-
-
-def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def plan_batches(sizes: Iterable[tuple[int, int]], max_count: int,
-                 max_bytes: int) -> list[list[int]]:
-    """Group ``(uid, size)`` pairs, in order, under both limits; a bigger message goes alone."""
-    batches: list[list[int]] = []
-    current: list[int] = []
-    total = 0
-    for uid, size in sizes:
-        if current and (len(current) >= max_count or total + size > max_bytes):
-            batches.append(current)
-            current, total = [], 0
-        current.append(uid)
-        total += size
-    return [*batches, current] if current else batches
-
-
-def header_message_id(header: bytes | None) -> str | None:
-    """The Message-ID (without <>) from a fetched header block, None when unusable."""
-    match = _MESSAGE_ID.search(_FOLDING.sub(b" ", header or b""))
-    return match.group(1).decode("ascii", "replace") if match else None
 
 
 class ImapSource:
@@ -186,7 +159,7 @@ class ImapSource:
 
     def _drop_known(self, ledger: Ledger, uids: list[int], fetched: dict[int, dict[bytes, Any]],
                     keep: int) -> list[int]:
-        ids = {uid: header_message_id(_header(fetched[uid])) for uid in uids}
+        ids = {uid: header_message_id(fetched_header(fetched[uid])) for uid in uids}
         known = ledger.known_message_ids(sorted({mid for mid in ids.values() if mid}))
         wanted = [uid for uid in uids if uid == keep or ids[uid] not in known]
         if len(wanted) < len(uids):
@@ -300,7 +273,7 @@ class ImapSource:
             responses = client.idle_check(timeout=step)
             if any(response[:1] == (b"BYE",) for response in responses):
                 raise IMAPClientAbortError("server ended the session (BYE)")
-            if any(_is_new_mail(response) for response in responses):
+            if any(is_new_mail(response) for response in responses):
                 return "new mail"
             if not responses and time.monotonic() - started < step / 2:
                 return "readable without data"  # perhaps EOF: ending IDLE will tell
@@ -327,14 +300,3 @@ class ImapSource:
                 self._drop()  # the connection is unusable; the caller reconnects
             where = f"mailbox {self.name!r} on {self.host}:{self.port}"
             raise MailboxError(f"{where}: {action} failed: {exc}") from exc
-
-
-def _header(item: dict[bytes, Any]) -> bytes | None:
-    found = [v for k, v in item.items() if k.startswith(b"BODY[HEADER") and isinstance(v, bytes)]
-    return found[0] if found else None
-
-
-def _is_new_mail(response: tuple[Any, ...]) -> bool:
-    if len(response) < 2 or not isinstance(response[0], int):
-        return False
-    return response[1] == b"EXISTS" or (response[1] == b"RECENT" and response[0] > 0)
