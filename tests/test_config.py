@@ -20,9 +20,11 @@ def test_example_config_loads_and_documents_every_key():
         "imap", 993, "Processed", "MAILDESK_IMAP_PASSWORD")
     assert drop.kind == "maildir" and drop.path == ROOT / "var" / "inbox"
     text = (ROOT / "config.example.toml").read_text()
-    from maildesk.config import DESK, LIMITS, MAILBOX
+    from maildesk.config import DESK, INTAKE, LIMITS, MAILBOX
+    from maildesk.config.outbound import NOTIFY, OUTBOUND, TIER
 
-    for section, options in (("desk", DESK), ("mailbox", MAILBOX), ("limits", LIMITS)):
+    for section, options in (("desk", DESK), ("mailbox", MAILBOX), ("limits", LIMITS), ("intake", INTAKE),
+                             ("outbound", OUTBOUND), ("notify", NOTIFY), ("tier", TIER)):
         for key in options:
             assert f"{key} =" in text or f"# {key} =" in text, f"{section}.{key} is not documented"
 
@@ -73,6 +75,17 @@ BAD = [
     ('[desk]\naddress = "a@b.example"\n[limits]\nmax_parts = 0\n',
      "limits.max_parts: expected a value from 1 to 100000, got 0"),
     ('[desk]\naddress = "a@b.example"\n[routng]\n', "routng: unknown section"),
+    ('[desk]\naddress = "a@b.example"\n[outbound]\nkind = "smtp"\n', 'outbound.host: required for kind = "smtp"'),
+    ('[desk]\naddress = "a@b.example"\n[outbound]\nfrom = "two <a@b.example>, c@d.example"\n',
+     "outbound.from: expected one address"),
+    ('[desk]\naddress = "a@b.example"\n[outbound]\nusername = "u"\n', "outbound.username: a username needs a password"),
+    ('[desk]\naddress = "a@b.example"\n[outbound]\nport = "x"\n', 'outbound.port: expected an integer, got "x"'),
+    ('[desk]\naddress = "a@b.example"\n[[tier]]\nname = "L1"\nagents = ["alice@example.test", "bob"]\n',
+     'tier[0].agents[1]: not an email address: "bob"'),
+    ('[desk]\naddress = "a@b.example"\n[[tier]]\nname = "L1"\n[[tier]]\nname = "L1"\n',
+     'tier[1].name: duplicate tier name "L1"'),
+    ('[desk]\naddress = "a@b.example"\n[notify]\nhelp_links = [{ title = "x", url = "ftp://x" }]\n',
+     'notify.help_links[0].url: expected an http(s) URL'),
     ('mailbox = 3\n[desk]\naddress = "a@b.example"\n', "mailbox: expected a list of [[mailbox]] tables"),
 ]
 
@@ -108,3 +121,19 @@ def test_password_comes_from_the_environment(tmp_path, monkeypatch):
         box.password()
     monkeypatch.setenv("MD_TEST_PW", "s3cret")
     assert box.password() == "s3cret"
+
+
+def test_outbound_defaults_write_to_a_local_outbox(tmp_path):
+    config = build(parse_toml('[desk]\nname = "Help"\naddress = "Help@Example.test"\n', where="t"),
+                   base=tmp_path, source=None)
+    assert config.outbound.kind == "maildir" and config.outbound.path == tmp_path / "var" / "outbox"
+    assert (config.outbound.sender.addr, config.outbound.sender.name) == ("help@example.test", "Help")
+    assert [t.name for t in config.tiers] == ["L1", "L2", "L3"] and config.outbound.daily_auto_limit == 20
+
+
+def test_example_tiers_and_outbound(tmp_path):
+    config = load_config(ROOT / "config.example.toml")
+    assert [(t.name, t.agents) for t in config.tiers][:2] == [
+        ("L1", ("alice@example.test", "bob@example.test")), ("L2", ("carol@example.test",))]
+    assert (config.outbound.kind, config.outbound.port, config.outbound.sender.name) == ("smtp", 587, "Example Support")
+    assert config.notify.help_links[0][1] == "https://help.example.test/password"

@@ -9,6 +9,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from maildesk.config.outbound import (
+    NotifyConfig,
+    OutboundConfig,
+    TierConfig,
+    read_notify,
+    read_outbound,
+    read_password,
+    read_tiers,
+)
 from maildesk.config.schema import Option, Problems, in_range, is_address, is_name, non_empty, one_of, read_table, show
 from maildesk.errors import ConfigError
 from maildesk.intake.limits import Limits
@@ -50,17 +59,7 @@ class MailboxConfig:
 
     def password(self) -> str:
         """Read the password from its configured source (never from the TOML itself)."""
-        if self.password_env:
-            value = os.environ.get(self.password_env)
-            if value is None:
-                raise ConfigError(f"{self.key}.password_env", f"environment variable {self.password_env} is not set")
-            return value
-        if self.password_file:
-            try:
-                return self.password_file.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(f"{self.key}.password_file", f"cannot read {self.password_file}: {exc.strerror}") from exc
-        return ""
+        return read_password(self.password_env, self.password_file, self.key)
 
 
 @dataclass(frozen=True)
@@ -69,6 +68,9 @@ class Config:
     mailboxes: tuple[MailboxConfig, ...]
     limits: Limits
     source: Path | None  # the file it came from; None for the embedded default
+    outbound: OutboundConfig | None = None  # None only in configs built by hand in tests
+    notify: NotifyConfig = NotifyConfig()
+    tiers: tuple[TierConfig, ...] = ()
     intake_workers: int = 0  # processes for the pure intake steps; 0 = in the daemon itself
 
     @property
@@ -119,7 +121,7 @@ def _workers(value: Any) -> str | None:
 
 INTAKE = {"workers": Option((str, int), "auto", _workers)}
 
-TOP = {"desk", "mailbox", "limits", "intake"}
+TOP = {"desk", "mailbox", "limits", "intake", "outbound", "notify", "tier"}
 
 
 def _mailbox(raw: Any, index: int, base: Path, problems: Problems) -> MailboxConfig | None:
@@ -174,10 +176,15 @@ def build(data: dict[str, Any], *, base: Path, source: Path | None) -> Config:
             problems.add(f"mailbox[{i}].name", f"duplicate mailbox name {show(name)}")
     limits = Limits(**read_table(data.get("limits", {}), "limits", LIMITS, problems))
     workers = read_table(data.get("intake", {}), "intake", INTAKE, problems)["workers"]
+    outbound = read_outbound(data.get("outbound", {}), base=base, data_dir=data_dir, desk_name=desk.name or "",
+                             desk_address=desk.address, problems=problems)
+    notify = read_notify(data.get("notify", {}), base=base, problems=problems)
+    tiers = read_tiers(data.get("tier"), problems)
     if problems:
         (key, problem), *more = problems.items
         raise ConfigError(key, problem, more=tuple(more))
     return Config(desk=desk, mailboxes=tuple(b for b in boxes if b), limits=limits, source=source,
+                  outbound=outbound, notify=notify, tiers=tiers,
                   intake_workers=default_workers() if workers == "auto" else workers)
 
 

@@ -1,0 +1,157 @@
+"""The [outbound], [notify] and [[tier]] sections: where notices go, how they look, who gets alerts."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from email import policy
+from pathlib import Path
+from typing import Any
+
+from maildesk.config.schema import Option, Problems, in_range, is_address, is_name, one_of, read_table, show
+from maildesk.errors import ConfigError
+from maildesk.models import Address
+
+DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
+
+
+@dataclass(frozen=True)
+class OutboundConfig:
+    kind: str  # "smtp" | "maildir"
+    sender: Address  # the From of every notice
+    path: Path | None = None  # maildir: where notices are written
+    host: str = ""
+    port: int = 587
+    security: str = "starttls"
+    username: str = ""
+    password_env: str = ""
+    password_file: Path | None = None
+    daily_auto_limit: int = 20
+
+    def password(self) -> str:
+        """The SMTP password from its configured source; '' without one."""
+        return read_password(self.password_env, self.password_file, "outbound")
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    templates_dir: Path | None = None
+    help_links: tuple[tuple[str, str], ...] = ()  # (title, url) for acknowledgements
+
+
+@dataclass(frozen=True)
+class TierConfig:
+    name: str
+    agents: tuple[str, ...] = ()
+
+
+def read_password(env: str, file: Path | None, key: str) -> str:
+    """A password from an environment variable or a file, never from the TOML itself."""
+    if env:
+        value = os.environ.get(env)
+        if value is None:
+            raise ConfigError(f"{key}.password_env", f"environment variable {env} is not set")
+        return value
+    if file:
+        try:
+            return file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{key}.password_file", f"cannot read {file}: {exc.strerror}") from exc
+    return ""
+
+
+OUTBOUND = {
+    "kind": Option(str, "maildir", one_of("smtp", "maildir")),
+    "path": Option(str, ""),
+    "host": Option(str, ""),
+    "port": Option(int, 0, in_range(0, 65535)),
+    "security": Option(str, "starttls", one_of("ssl", "starttls", "none")),
+    "username": Option(str, ""),
+    "password_env": Option(str, ""),
+    "password_file": Option(str, ""),
+    "from": Option(str, ""),
+    "daily_auto_limit": Option(int, 20, in_range(0, 100_000)),
+}
+
+NOTIFY = {
+    "templates_dir": Option(str, ""),
+    "help_links": Option(list, []),
+}
+
+TIER = {
+    "name": Option(str, check=is_name),
+    "agents": Option(list, []),
+}
+
+
+def _sender(value: str, desk_name: str, desk_address: str, problems: Problems) -> Address:
+    if not value:
+        return Address(desk_address.lower(), desk_name)
+    try:
+        found = policy.default.header_factory("from", value).addresses
+    except Exception:  # the stdlib parser fails on some garbage
+        found = ()
+    if len(found) != 1 or is_address(found[0].addr_spec):
+        problems.add("outbound.from", f"expected one address like \"Support <support@example.test>\", got {show(value)}")
+        return Address(desk_address.lower(), desk_name)
+    return Address(found[0].addr_spec.lower(), found[0].display_name)
+
+
+def read_outbound(raw: Any, *, base: Path, data_dir: Path, desk_name: str, desk_address: str,
+                  problems: Problems) -> OutboundConfig:
+    v = read_table(raw, "outbound", OUTBOUND, problems)
+    if v["kind"] == "smtp" and not v["host"]:
+        problems.add("outbound.host", 'required for kind = "smtp"')
+    if v["password_env"] and v["password_file"]:
+        problems.add("outbound.password_file", "give password_env or password_file, not both")
+    if v["username"] and not (v["password_env"] or v["password_file"]):
+        problems.add("outbound.username", "a username needs a password source: password_env or password_file")
+    if isinstance(raw, dict) and "password" in raw:
+        problems.add("outbound.password", "never put a password in the file: use password_env or password_file")
+    return OutboundConfig(
+        kind=v["kind"], sender=_sender(v["from"], desk_name, desk_address, problems),
+        path=base / v["path"] if v["path"] else data_dir / "outbox", host=v["host"],
+        port=v["port"] or DEFAULT_PORTS.get(v["security"], 587), security=v["security"], username=v["username"],
+        password_env=v["password_env"], password_file=base / v["password_file"] if v["password_file"] else None,
+        daily_auto_limit=v["daily_auto_limit"],
+    )
+
+
+def read_notify(raw: Any, *, base: Path, problems: Problems) -> NotifyConfig:
+    v = read_table(raw, "notify", NOTIFY, problems)
+    links = []
+    for i, link in enumerate(v["help_links"]):
+        where = f"notify.help_links[{i}]"
+        if not isinstance(link, dict) or set(link) != {"title", "url"} or not all(
+                isinstance(x, str) for x in link.values()):
+            problems.add(where, f'expected {{ title = "...", url = "https://..." }}, got {show(link)}')
+        elif not link["url"].startswith(("https://", "http://")):
+            problems.add(f"{where}.url", f"expected an http(s) URL, got {show(link['url'])}")
+        else:
+            links.append((link["title"], link["url"]))
+    return NotifyConfig(templates_dir=base / v["templates_dir"] if v["templates_dir"] else None,
+                        help_links=tuple(links))
+
+
+def read_tiers(raw: Any, problems: Problems) -> tuple[TierConfig, ...]:
+    """The [[tier]] list in escalation order; without one, L1, L2 and L3 with no agents."""
+    if raw is None:
+        return tuple(TierConfig(name) for name in ("L1", "L2", "L3"))
+    if not isinstance(raw, list):
+        problems.add("tier", f"expected a list of [[tier]] tables, got {show(raw)}")
+        return ()
+    tiers: list[TierConfig] = []
+    for i, item in enumerate(raw):
+        v = read_table(item, f"tier[{i}]", TIER, problems)
+        agents = []
+        for j, agent in enumerate(v["agents"]):
+            problem = f"expected an email address, got {show(agent)}" if not isinstance(agent, str) else is_address(agent)
+            if problem:
+                problems.add(f"tier[{i}].agents[{j}]", problem)
+            else:
+                agents.append(agent.lower())
+        if v["name"] in {t.name for t in tiers}:
+            problems.add(f"tier[{i}].name", f"duplicate tier name {show(v['name'])}")
+        elif v["name"]:
+            tiers.append(TierConfig(v["name"], tuple(agents)))
+    return tuple(tiers)
