@@ -268,3 +268,25 @@ def test_sample_mail_to_the_embedded_desk_does_not_make_the_desk_a_participant(t
     invoke("run", "--once")
     shown = json.loads(invoke("tickets", "show", "1", "--json").output)
     assert [p["address"] for p in shown["participants"]] == ["juergen@customer.example"]
+
+
+def test_outbox_list_and_retry(site):
+    from datetime import datetime, timezone
+
+    from maildesk.config import load_config
+    from maildesk.desk import Desk
+
+    store = Desk.load(load_config(site)).open_store()
+    with store.atomic():
+        entry = store.outbox.enqueue(ticket_id=1, kind="acknowledgement", recipient="carol@customer.example",
+                                     message_id="x1@example.test", envelope_from="support@example.test",
+                                     data=b"m", smtputf8=False, automatic=True, now=datetime.now(timezone.utc))
+        store.outbox.failed(entry, error="550 5.1.1 no such user", now=datetime.now(timezone.utc))
+    store.close()
+    listed = json.loads(invoke("outbox", "list", "--json", config=site).output)
+    assert [(e["id"], e["status"], e["last_error"]) for e in listed] == [(entry, "failed", "550 5.1.1 no such user")]
+    assert "550 5.1.1" in invoke("outbox", "list", config=site).output
+    assert invoke("outbox", "retry", str(entry), config=site).exit_code == 0
+    assert json.loads(invoke("outbox", "list", "--json", config=site).output)[0]["status"] == "queued"
+    missing = CliRunner().invoke(cli, ["--config", str(site), "outbox", "retry", "99"])
+    assert missing.exit_code == 1 and "no unsent notice 99" in missing.output

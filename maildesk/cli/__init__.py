@@ -10,6 +10,7 @@ import click
 from maildesk import __version__
 from maildesk.cli.admin import check_config, init
 from maildesk.cli.mail import deliver, run
+from maildesk.cli.outbox import outbox
 from maildesk.cli.records import export, quarantine, tickets
 from maildesk.cli.state import State
 
@@ -29,7 +30,7 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
     ctx.obj = State(config_path)
 
 
-for command in (init, check_config, run, deliver, tickets, quarantine, export):
+for command in (init, check_config, run, deliver, tickets, quarantine, outbox, export):
     cli.add_command(command)
 
 

@@ -47,3 +47,14 @@ def quarantine_table(entries: list[dict[str, Any]]) -> str:
         lines.append(f"{e['id']:>5}  {e['kind']:<14} {e['ticket_id'] or '-':>6}  {e['created_at'][:19]:<20} "
                      f"{_short(e['sender'], 28):<28} {_short(e['reason'], 70)}")
     return "\n".join(lines)
+
+
+def outbox_table(entries: list[dict[str, Any]]) -> str:
+    if not entries:
+        return "outbox is empty"
+    lines = [f"{'ID':>5}  {'STATUS':<8} {'KIND':<15} {'TRIES':>5}  {'NEXT ATTEMPT':<20} {'TO':<28} LAST ERROR"]
+    for e in entries:
+        nxt = e["next_attempt_at"][:19] if e["status"] in ("queued", "sending") else "-"
+        lines.append(f"{e['id']:>5}  {e['status']:<8} {e['kind']:<15} {e['attempts']:>5}  {nxt:<20} "
+                     f"{_short(e['recipient'], 28):<28} {_short(e['last_error'], 60)}")
+    return "\n".join(lines)

@@ -13,6 +13,7 @@ from sqlite_utils import Database
 
 from maildesk.errors import StoreUnavailable
 from maildesk.store.ledger import LedgerStore
+from maildesk.store.outbox import OutboxStore
 from maildesk.store.quarantine import QuarantineStore
 from maildesk.store.schema import migrations
 from maildesk.store.tickets import TicketStore
@@ -36,13 +37,14 @@ def utcnow() -> datetime:
 
 
 class Store:
-    """Owns the connection; exposes the ledger, tickets and quarantine repositories."""
+    """Owns the connection; exposes the ledger, tickets, quarantine and outbox repositories."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self.ledger = LedgerStore(db)
         self.tickets = TicketStore(db)
         self.quarantine = QuarantineStore(db)
+        self.outbox = OutboxStore(db)
 
     @classmethod
     def open(cls, path: Path | str, *, busy_timeout_ms: int = 5000) -> Store:

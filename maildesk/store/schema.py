@@ -153,3 +153,35 @@ def _run(db: Database, script: str) -> None:
     for statement in script.split(";"):
         if statement.strip():
             db.execute(statement)
+
+
+@migrations(name="0002_outbox")
+def outbox(db: Database) -> None:
+    _run(db, """
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            ticket_id INTEGER,
+            kind TEXT NOT NULL,
+            recipient TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            envelope_from TEXT NOT NULL,
+            data BLOB NOT NULL,
+            smtputf8 INTEGER NOT NULL DEFAULT 0,
+            automatic INTEGER NOT NULL DEFAULT 1,
+            status TEXT NOT NULL DEFAULT 'queued',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT NOT NULL DEFAULT '',
+            next_attempt_at TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            sent_at TEXT
+        );
+        CREATE UNIQUE INDEX outbox_message_id ON outbox(message_id);
+        CREATE INDEX outbox_due ON outbox(next_attempt_at) WHERE status IN ('queued', 'sending');
+        CREATE INDEX outbox_recipient ON outbox(recipient, created_at);
+
+        CREATE TABLE suppressions (
+            address TEXT PRIMARY KEY,
+            reason TEXT NOT NULL,
+            since TEXT NOT NULL
+        );
+        """)
