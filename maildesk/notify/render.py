@@ -1,0 +1,272 @@
+"""Render outgoing notices from sandboxed Jinja templates: built-in files, replaced per file by an admin's."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import MappingProxyType
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup, escape
+
+from maildesk.errors import MaildeskError
+
+log = logging.getLogger("maildesk.notify")
+
+BUILTIN_DIR = Path(__file__).resolve().parents[2] / "templates"
+
+NOTICES: tuple[str, ...] = ("acknowledgement", "alert", "relay", "status", "escalation", "resolution", "receipt")
+PARTS: tuple[str, ...] = ("subject", "txt", "html")  # NAME.PART.j2; only html may be absent
+
+COMMON_VARIABLES: tuple[str, ...] = ("desk", "ticket", "recipient", "reply_address")
+NOTICE_VARIABLES: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "acknowledgement": ("help_links",),
+    "alert": ("message",),
+    "relay": ("message", "agent_name"),
+    "status": ("old_status", "new_status"),
+    "escalation": ("history", "handover"),
+    "resolution": ("resolution",),
+    "receipt": ("results",),
+})
+
+_SAMPLE_MESSAGE: dict[str, object] = {
+    "sender": "dana@customer.example",        # address of the message's author
+    "sender_name": "Dana Reyes",              # display name; may be ""
+    "date": "2024-05-02T09:14:00+00:00",      # ISO 8601 (or a datetime); may be ""
+    "subject": "Cannot log in after password reset",
+    "new_text": "Hello,\n\nSince resetting my password this morning I get \"invalid credentials\".\n\nThanks,\nDana",
+}
+
+# Every variable a notice template may use; COMMON_VARIABLES go to every notice, NOTICE_VARIABLES
+# names the others each notice gets. Values from mail (subjects, texts, names) are untrusted.
+SAMPLE_CONTEXT: Mapping[str, object] = MappingProxyType({
+    "desk": {"name": "Example Support", "address": "support@example.test"},
+    "ticket": {"id": 123, "subject": "Cannot log in after password reset", "status": "open", "tier": "L1",
+               "priority": "normal", "requester": "dana@customer.example",
+               "created_at": "2024-05-02T09:14:05+00:00"},
+    "recipient": {"address": "dana@customer.example", "name": "Dana Reyes"},
+    "reply_address": "support+123-c-0123456789abcdef0123@example.test",
+    "message": _SAMPLE_MESSAGE,               # the message the notice is about (alert, relay)
+    "agent_name": "Alice Martin",             # relay: the agent's name, never their address
+    "help_links": [{"title": "Reset your password", "url": "https://help.example.test/password"}],
+    "old_status": "open",
+    "new_status": "pending",
+    "resolution": "Your account was locked after several failed attempts; we have unlocked it.",
+    "history": [_SAMPLE_MESSAGE,              # escalation: every message of the ticket, oldest first
+                {**_SAMPLE_MESSAGE, "sender": "alice@example.test", "sender_name": "Alice Martin",
+                 "date": "2024-05-02T10:02:00+00:00", "subject": "Re: Cannot log in after password reset",
+                 "new_text": "Hi Dana,\n\nCould you tell us which browser you use?\n\nAlice"}],
+    "handover": {"from_tier": "L1", "to_tier": "L2", "reason": "The account lock needs an administrator.",
+                 "tried": "Password reset link, cleared the browser session.",
+                 "time_in_tier": timedelta(hours=26, minutes=5)},   # a timedelta, seconds or text
+    "results": {"done": ["status pending"], "failed": ["tier L9: no such tier"], "ignored": ["thanks!"]},
+})
+
+# The acknowledgement shows nothing a sender wrote, so nobody can relay content through the desk.
+_ACK_TICKET_KEYS = ("id", "status", "tier", "priority", "created_at")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str | None
+
+
+class TemplateError(MaildeskError):
+    """A notice template is unknown, missing, broken or failed to render; the message names the file."""
+
+    def __init__(self, message: str, *, template: str | None = None, line: int | None = None) -> None:
+        self.template = template
+        self.line = line
+        super().__init__(message)
+
+
+def sample_context(name: str) -> dict[str, object]:
+    """A fresh copy of the sample variables one notice receives: the common ones plus its own."""
+    if name not in NOTICE_VARIABLES:
+        raise TemplateError(_unknown(name), template=name)
+    return copy.deepcopy({key: SAMPLE_CONTEXT[key] for key in (*COMMON_VARIABLES, *NOTICE_VARIABLES[name])})
+
+
+class Templates:
+    """The notice templates of one desk: built-in files, each replaceable by one in ``override_dir``."""
+
+    def __init__(self, *, override_dir: Path | None = None) -> None:
+        self.override_dir = override_dir
+        self.search_path = [p for p in (override_dir, BUILTIN_DIR) if p is not None]
+        if override_dir is not None and not override_dir.is_dir():
+            log.warning("templates directory %s does not exist; using the built-in templates", override_dir)
+        self.env = ImmutableSandboxedEnvironment(
+            loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(p) for p in self.search_path]),
+            undefined=jinja2.StrictUndefined,
+            autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default_for_string=False,
+                                                default=False),
+            keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+        self.env.filters.update(duration=duration, when=when, paragraphs=paragraphs)
+
+    def render(self, name: str, context: Mapping[str, object]) -> Rendered:
+        """Subject (one line), text and optional HTML of notice ``name``; raises TemplateError."""
+        if name not in NOTICES:
+            raise TemplateError(_unknown(name), template=name)
+        variables = _screen(name, context)
+        subject = self._render(f"{name}.subject.j2", variables) or ""
+        text = self._render(f"{name}.txt.j2", variables) or ""
+        html = self._render(f"{name}.html.j2", variables, optional=True)
+        return Rendered(subject=one_line(subject), text=text, html=html if html and html.strip() else None)
+
+    def check(self) -> list[str]:
+        """Every problem found by rendering each file of each notice with its sample context."""
+        problems = self._check_directory()
+        for name in NOTICES:
+            variables = _screen(name, sample_context(name))
+            for part in PARTS:
+                file = f"{name}.{part}.j2"
+                try:
+                    out = self._render(file, variables, optional=part == "html")
+                except TemplateError as exc:
+                    problems.append(str(exc))
+                    continue
+                if part != "html" and out is not None and not out.strip():
+                    problems.append(f"template {self._path_of(file)}: renders to nothing")
+        return problems
+
+    def _check_directory(self) -> list[str]:
+        if self.override_dir is None:
+            return []
+        if not self.override_dir.is_dir():
+            return [f"templates directory {self.override_dir} does not exist"]
+        known = {f"{n}.{p}.j2" for n in NOTICES for p in PARTS}
+        return [f"template {path}: not a notice template (expected NAME.subject.j2, NAME.txt.j2 or NAME.html.j2 "
+                f"with NAME one of {', '.join(NOTICES)}; shared pieces start with '_')"
+                for path in sorted(self.override_dir.glob("*.j2"))
+                if path.name not in known and not path.name.startswith("_")]
+
+    def _render(self, file: str, variables: Mapping[str, object], *, optional: bool = False) -> str | None:
+        try:
+            template = self.env.get_template(file)
+        except jinja2.TemplateNotFound as exc:
+            if optional and exc.name == file:
+                return None
+            raise self._failure(file, exc) from exc
+        except Exception as exc:
+            raise self._failure(file, exc) from exc
+        try:
+            return template.render(variables)
+        except Exception as exc:
+            raise self._failure(file, exc) from exc
+
+    def _failure(self, file: str, exc: Exception) -> TemplateError:
+        """A TemplateError naming the file (and line) at fault, and the notice file being rendered."""
+        path, line = _location(exc)
+        where = path or self._path_of(file)
+        if Path(where).name != file:
+            where += f" (rendering {file})"
+        if isinstance(exc, jinja2.TemplateNotFound):
+            dirs = ", ".join(str(p) for p in self.search_path)
+            problem = f"no template {exc.name} in {dirs}"
+        elif isinstance(exc, jinja2.exceptions.SecurityError):
+            problem = f"blocked by the sandbox: {exc}"
+        elif isinstance(exc, jinja2.TemplateSyntaxError):
+            problem = f"syntax error: {exc.message}"
+        elif isinstance(exc, jinja2.UndefinedError) and file.startswith("acknowledgement.") and _hidden(exc):
+            problem = f"{exc} (the acknowledgement gets no subject, text or names from mail)"
+        elif isinstance(exc, jinja2.TemplateError):
+            problem = str(exc)
+        else:
+            problem = f"{type(exc).__name__}: {exc}"
+        message = f"template {where}" + (f", line {line}" if line else "") + f": {problem}"
+        return TemplateError(message, template=file, line=line)
+
+    def _path_of(self, file: str) -> str:
+        for directory in self.search_path:
+            if (directory / file).is_file():
+                return str(directory / file)
+        return file
+
+
+def _location(exc: Exception) -> tuple[str | None, int | None]:
+    """The template file and line an exception arose in, from a syntax error or the traceback."""
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        return exc.filename, exc.lineno
+    found: tuple[str | None, int | None] = (None, None)
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.endswith(".j2"):
+            found = (tb.tb_frame.f_code.co_filename, tb.tb_lineno)
+        tb = tb.tb_next
+    return found
+
+
+def _hidden(exc: Exception) -> bool:
+    """Whether an undefined name is one the acknowledgement is deliberately not given."""
+    names = re.findall(r"'([^']*)'", str(exc))
+    return bool(names) and names[-1] in {"subject", "requester", "name", "message", "history"}
+
+
+def _unknown(name: str) -> str:
+    return f"unknown notice {name!r} (templates {name}.*.j2); the notices are: {', '.join(NOTICES)}"
+
+
+def _screen(name: str, context: Mapping[str, object]) -> dict[str, object]:
+    """The variables a notice gets: all of them, except that the acknowledgement never sees mail content."""
+    if name != "acknowledgement":
+        return dict(context)
+    safe = {key: context[key] for key in ("desk", "reply_address", "help_links") if key in context}
+    if isinstance(ticket := context.get("ticket"), Mapping):
+        safe["ticket"] = {key: ticket[key] for key in _ACK_TICKET_KEYS if key in ticket}
+    if isinstance(recipient := context.get("recipient"), Mapping) and "address" in recipient:
+        safe["recipient"] = {"address": recipient["address"]}
+    return safe
+
+
+def one_line(value: str) -> str:
+    """A subject: control characters (CR, LF, tabs...) become spaces, runs of whitespace one space."""
+    return " ".join(_CONTROL.sub(" ", value).split())
+
+
+def duration(value: object) -> str:
+    """Filter: a timedelta or seconds as "1 day 2 hours" / "45 minutes"; text passes through."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = timedelta(seconds=value)
+    if not isinstance(value, timedelta):
+        return str(value)
+    minutes = max(0, int(value.total_seconds() // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    units = [(days, "day"), (hours, "hour"), (minutes, "minute")]
+    words = [f"{n} {unit}" + ("s" if n != 1 else "") for n, unit in units if n]
+    return " ".join(words[:2]) or "less than a minute"
+
+
+def when(value: object) -> str:
+    """Filter: an ISO 8601 string or datetime as "2024-05-02 09:14 UTC"; anything else as text."""
+    moment: datetime
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    else:
+        return "" if value is None else str(value)
+    offset = moment.utcoffset()
+    zone = "" if offset is None else " UTC" if not offset else moment.strftime(" %z")
+    return moment.strftime("%Y-%m-%d %H:%M") + zone
+
+
+def paragraphs(value: object) -> Markup:
+    """Filter for HTML: plain text as escaped <p> paragraphs, line breaks kept as <br>."""
+    text = str(value).replace("\r\n", "\n").replace("\r", "\n").strip("\n")
+    blocks = [block for block in re.split(r"\n[ \t]*\n", text) if block.strip()]
+    return Markup("\n").join(
+        Markup("<p>{}</p>").format(Markup("<br>\n").join(escape(line) for line in block.split("\n")))
+        for block in blocks)
