@@ -1,5 +1,6 @@
 """Shared pytest fixtures for the maildesk tests."""
 
 from imapserver import dovecot, make_dovecot
+from smtpserver import make_smtp_server, smtp_server
 
-__all__ = ["dovecot", "make_dovecot"]
+__all__ = ["dovecot", "make_dovecot", "make_smtp_server", "smtp_server"]
