@@ -13,6 +13,7 @@ from maildesk.config import MailboxConfig
 from maildesk.desk import Desk
 from maildesk.errors import ConfigError, MailboxError, StoreUnavailable
 from maildesk.mailbox import Settlement, Source, open_source
+from maildesk.notify.dispatch import flush, open_transport
 from maildesk.pipeline import Runner
 from maildesk.stage import Context
 from maildesk.store import Store
@@ -87,11 +88,44 @@ def run_once(desk: Desk, *, mailboxes: tuple[MailboxConfig, ...] | None = None) 
             except (MailboxError, ConfigError, StoreUnavailable) as exc:
                 failed += 1
                 log.error("mailbox %s: %s", cfg.name, exc)
+        failed += not send_outbox(desk, store)
     finally:
         store.close()
         if pool is not None:
             pool.close()
     return failed
+
+
+def send_outbox(desk: Desk, store: Store) -> bool:
+    """Send every notice that is due; False when the outbox could not be worked on at all."""
+    if desk.config.outbound is None:
+        return True
+    try:
+        counts = flush(desk, store, open_transport(desk.config.outbound))
+    except (ConfigError, StoreUnavailable) as exc:
+        log.error("outbox: %s", exc)
+        return False
+    if counts:
+        log.info("outbox: %s", ", ".join(f"{n} {what}" for what, n in sorted(counts.items())))
+    return True
+
+
+class OutboxWorker(threading.Thread):
+    """Sends due notices every few seconds until stopped, then once more."""
+
+    def __init__(self, desk: Desk, stop: threading.Event, *, every: float = 2.0) -> None:
+        super().__init__(name="outbox", daemon=True)
+        self.desk, self.stop, self.every = desk, stop, every
+
+    def run(self) -> None:
+        store = self.desk.open_store()
+        try:
+            while not self.stop.is_set():
+                send_outbox(self.desk, store)
+                self.stop.wait(self.every)
+            send_outbox(self.desk, store)
+        finally:
+            store.close()
 
 
 def _pool(desk: Desk) -> PreparePool | None:
@@ -155,7 +189,8 @@ def run_forever(desk: Desk, *, stop: threading.Event | None = None) -> None:
     """Serve every mailbox until stopped; returns after all workers finished."""
     stop = stop or threading.Event()
     pool = _pool(desk)  # shared by the mailboxes: it only takes on backlogs
-    workers = [MailboxWorker(desk, cfg, stop, pool) for cfg in desk.config.mailboxes]
+    workers: list[threading.Thread] = [MailboxWorker(desk, cfg, stop, pool) for cfg in desk.config.mailboxes]
+    workers.append(OutboxWorker(desk, stop))
     with _signals(stop) if threading.current_thread() is threading.main_thread() else _nothing():
         for w in workers:
             w.start()

@@ -9,6 +9,7 @@ import click
 from maildesk.cli.state import State, fail_config
 from maildesk.config import DEFAULT_FILE, build, parse_toml, starter_text
 from maildesk.errors import ConfigError
+from maildesk.notify.render import Templates
 from maildesk.tokens import write_secret
 
 
@@ -47,6 +48,12 @@ def check_config(state: State) -> None:
                 box.password()
             except ConfigError as exc:
                 problems.extend(exc.problems)
+    if config.outbound is not None and config.outbound.kind == "smtp":
+        try:
+            config.outbound.password()
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    problems.extend(("notify.templates_dir", p) for p in Templates(override_dir=config.notify.templates_dir).check())
     if problems:
         (key, problem), *more = problems
         fail_config(ConfigError(key, problem, more=tuple(more)))

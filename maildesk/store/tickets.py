@@ -68,6 +68,12 @@ class TicketStore:
             found.setdefault(ref, ticket_id)
         return found
 
+    def summary(self, ticket_id: int) -> dict[str, object]:
+        """The fields notices show about a ticket."""
+        keys = ("id", "subject", "status", "tier", "priority", "requester", "created_at")
+        row = self.conn.execute(f"SELECT {', '.join(keys)} FROM tickets WHERE id = ?", [ticket_id]).fetchone()
+        return dict(zip(keys, row)) if row else {}
+
     def is_participant(self, ticket_id: int, address: str) -> bool:
         row = self.conn.execute(
             "SELECT 1 FROM participants WHERE ticket_id = ? AND address = ?", [ticket_id, address]

@@ -1,0 +1,66 @@
+"""Drain the outbox: due notices go out in bursts over one transport, and each outcome is recorded."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Protocol
+
+from maildesk.config.outbound import OutboundConfig
+from maildesk.desk import Desk
+from maildesk.notify.maildir_out import MaildirSender
+from maildesk.notify.smtp import Delivery, DeliveryResult, SmtpSender, SmtpSettings
+from maildesk.store import Store
+
+log = logging.getLogger("maildesk.notify")
+
+BURST = 50  # notices per connection
+
+
+class Transport(Protocol):
+    def send(self, deliveries: list[Delivery]) -> list[DeliveryResult]: ...
+
+
+def open_transport(outbound: OutboundConfig) -> Transport:
+    """The configured way out: SMTP, or files in the outbox Maildir."""
+    if outbound.kind == "maildir":
+        assert outbound.path is not None
+        return MaildirSender(outbound.path)
+    return SmtpSender(SmtpSettings(host=outbound.host, port=outbound.port, security=outbound.security,
+                                   username=outbound.username, password=outbound.password()))
+
+
+def flush(desk: Desk, store: Store, transport: Transport) -> Counter[str]:
+    """Send everything due now; returns how many were sent, postponed and failed."""
+    counts: Counter[str] = Counter()
+    while True:
+        now = desk.clock()
+        due = store.outbox.due(now, limit=BURST)
+        if not due:
+            return counts
+        with store.atomic():
+            store.outbox.mark_sending([entry.id for entry, _ in due])
+        deliveries = [Delivery(key=e.id, envelope_from=e.envelope_from, recipients=(e.recipient,), data=data,
+                               smtputf8=e.smtputf8) for e, data in due]
+        results = {r.key: r for r in transport.send(deliveries)}
+        with store.atomic():
+            for entry, _ in due:
+                result = results.get(entry.id)
+                counts[_record(store, entry.id, result, desk)] += 1
+
+
+def _record(store: Store, entry_id: int, result: DeliveryResult | None, desk: Desk) -> str:
+    now = desk.clock()
+    if result is None:
+        store.outbox.postpone(entry_id, error="no result from the transport", now=now)
+        return "postponed"
+    detail = result.detail  # the server's reply, code included
+    if result.status == "sent":
+        store.outbox.sent(entry_id, now=now)
+        return "sent"
+    if result.status == "permanent":
+        store.outbox.failed(entry_id, error=detail, now=now)
+        log.warning("notice %d failed for good: %s", entry_id, detail)
+        return "failed"
+    store.outbox.postpone(entry_id, error=detail, now=now)
+    return "postponed"
