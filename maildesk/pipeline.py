@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from maildesk.errors import Duplicate, Quarantine, StoreUnavailable
 from maildesk.intake import INTAKE_STEPS
 from maildesk.models import Outcome, RawMessage
+from maildesk.notify import NOTIFY_STEPS
 from maildesk.routing import ROUTING_STEPS
 from maildesk.stage import Context, Failure, Step, Work
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("maildesk.intake")
 
 #: The order of processing, written down as data. Later stages append their steps.
-PIPELINE: tuple[Step, ...] = (*INTAKE_STEPS, *ROUTING_STEPS)
+PIPELINE: tuple[Step, ...] = (*INTAKE_STEPS, *ROUTING_STEPS, *NOTIFY_STEPS)
 
 
 def raw_hash(data: bytes) -> str:

@@ -18,12 +18,17 @@ from maildesk.tokens import write_secret
 START = datetime(2026, 11, 2, 10, 0, tzinfo=timezone.utc)
 
 
-def make_desk(tmp_path: Path, *, mailboxes: list[dict] | None = None, limits: dict | None = None) -> Desk:
+def make_desk(tmp_path: Path, *, mailboxes: list[dict] | None = None, limits: dict | None = None,
+              tiers: list[dict] | None = None, outbound: dict | None = None) -> Desk:
     data = {"desk": {"name": "Example Support", "address": "support@example.test", "data_dir": "var"}}
     if mailboxes is not None:
         data["mailbox"] = mailboxes
     if limits:
         data["limits"] = limits
+    if tiers is not None:
+        data["tier"] = tiers
+    if outbound is not None:
+        data["outbound"] = outbound
     config = build(data, base=tmp_path, source=tmp_path / "maildesk.toml")
     if not config.desk.secret_file.exists():
         write_secret(config.desk.secret_file)

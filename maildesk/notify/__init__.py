@@ -1,6 +1,12 @@
-"""Notify: outgoing notices (acknowledgements, alerts, status changes) through the outbox.
+"""Notify: outgoing notices, queued in the message's transaction and sent through the outbox.
 
-No notices are sent yet; the pipeline has no notify steps.
+The steps run after routing, in this order; each is a small class with a ``name`` and ``process``.
 """
 
-NOTIFY_STEPS: tuple[()] = ()
+from __future__ import annotations
+
+from maildesk.notify.steps import Acknowledge, AlertTier
+
+NOTIFY_STEPS = (Acknowledge(), AlertTier())
+
+__all__ = ["NOTIFY_STEPS"]
