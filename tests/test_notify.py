@@ -15,7 +15,7 @@ TIERS = [{"name": "L1", "agents": ["alice@example.test", "bob@example.test"]}, {
 
 @pytest.fixture
 def h(tmp_path):
-    return harness(tmp_path, tiers=TIERS, outbound={"daily_auto_limit": 3})
+    return harness(tmp_path, tiers=TIERS, outbound={"daily_auto_limit": 3}, notify={"enabled": True})
 
 
 def queued(h, kind=None):
@@ -66,3 +66,9 @@ def test_daily_cap_stops_a_ping_pong(h):
     for i in range(6):  # an auto-responder that strips Auto-Submitted opens a new ticket each time
         h.take(make_message(subject=f"ticket {i}"))
     assert len(queued(h, "acknowledgement")) == 3
+
+
+def test_nothing_is_queued_unless_notices_are_enabled(tmp_path):
+    h = harness(tmp_path, tiers=TIERS)
+    h.take(make_message())
+    assert queued(h) == []

@@ -35,6 +35,7 @@ class OutboundConfig:
 
 @dataclass(frozen=True)
 class NotifyConfig:
+    enabled: bool = False  # queue acknowledgements and alerts at all
     templates_dir: Path | None = None
     help_links: tuple[tuple[str, str], ...] = ()  # (title, url) for acknowledgements
 
@@ -74,6 +75,7 @@ OUTBOUND = {
 }
 
 NOTIFY = {
+    "enabled": Option(bool, False),
     "templates_dir": Option(str, ""),
     "help_links": Option(list, []),
 }
@@ -129,7 +131,7 @@ def read_notify(raw: Any, *, base: Path, problems: Problems) -> NotifyConfig:
             problems.add(f"{where}.url", f"expected an http(s) URL, got {show(link['url'])}")
         else:
             links.append((link["title"], link["url"]))
-    return NotifyConfig(templates_dir=base / v["templates_dir"] if v["templates_dir"] else None,
+    return NotifyConfig(enabled=v["enabled"], templates_dir=base / v["templates_dir"] if v["templates_dir"] else None,
                         help_links=tuple(links))
 
 

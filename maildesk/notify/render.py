@@ -109,7 +109,8 @@ class Templates:
             undefined=jinja2.StrictUndefined,
             autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default_for_string=False,
                                                 default=False),
-            keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+            keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
+            auto_reload=False)  # templates are read once per process: restart to pick up edits
         self.env.filters.update(duration=duration, when=when, paragraphs=paragraphs)
 
     def render(self, name: str, context: Mapping[str, object]) -> Rendered:

@@ -6,7 +6,8 @@ import hashlib
 import logging
 from collections.abc import Mapping
 from datetime import timedelta
-from functools import cached_property
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from maildesk.errors import MaildeskError
@@ -21,6 +22,12 @@ log = logging.getLogger("maildesk.notify")
 DAY = timedelta(days=1)
 
 
+@lru_cache(maxsize=8)
+def templates_for(override_dir: Path | None) -> Templates:
+    """One template environment per override directory: compiled templates are kept, not rebuilt."""
+    return Templates(override_dir=override_dir)
+
+
 def agent_role(agent: str) -> str:
     """The token role of an agent: ties a reply address to one agent without naming them."""
     return "a" + hashlib.sha256(agent.lower().encode()).hexdigest()[:10]
@@ -32,9 +39,9 @@ class Notifier:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
-    @cached_property
+    @property
     def templates(self) -> Templates:
-        return Templates(override_dir=self.ctx.desk.config.notify.templates_dir)
+        return templates_for(self.ctx.desk.config.notify.templates_dir)
 
     def may_auto_answer(self, address: str) -> str | None:
         """Why no automatic mail may go to this address now, or None when it may."""
@@ -101,7 +108,9 @@ class Acknowledge:
 
     def process(self, work: Work, ctx: Context) -> Work:
         parsed, c = work.need_parsed(), work.classification
-        if not work.new_ticket or work.ticket_id is None or c is None or c.automatic or parsed.sender is None:
+        if not ctx.desk.config.notify.enabled or not work.new_ticket or work.ticket_id is None:
+            return work
+        if c is None or c.automatic or parsed.sender is None:
             return work
         if ctx.desk.config.outbound is None or parsed.sender.addr in agents_of(ctx):
             return work
@@ -122,7 +131,9 @@ class AlertTier:
     pure = False
 
     def process(self, work: Work, ctx: Context) -> Work:
-        if not work.new_ticket or work.ticket_id is None or ctx.desk.config.outbound is None:
+        if not ctx.desk.config.notify.enabled or not work.new_ticket or work.ticket_id is None:
+            return work
+        if ctx.desk.config.outbound is None:
             return work
         parsed = work.need_parsed()
         context = ticket_context(ctx, work.ticket_id)
