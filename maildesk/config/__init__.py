@@ -13,6 +13,7 @@ from maildesk.config.outbound import (
     NotifyConfig,
     OutboundConfig,
     TierConfig,
+    check_password_source,
     read_notify,
     read_outbound,
     read_password,
@@ -134,10 +135,7 @@ def _mailbox(raw: Any, index: int, base: Path, problems: Problems) -> MailboxCon
             problems.add(f"{where}.host", "required for kind = \"imap\"")
         if not v["username"]:
             problems.add(f"{where}.username", "required for kind = \"imap\"")
-        if v["password_env"] and v["password_file"]:
-            problems.add(f"{where}.password_file", "give password_env or password_file, not both")
-        if isinstance(raw, dict) and "password" in raw:
-            problems.add(f"{where}.password", "never put a password in the file: use password_env or password_file")
+        check_password_source(raw, v, where, problems)
     if v["name"] is None or v["kind"] is None:
         return None
     port = v["port"] or {"ssl": 993}.get(v["security"], 143)

@@ -46,6 +46,14 @@ class TierConfig:
     agents: tuple[str, ...] = ()
 
 
+def check_password_source(raw: Any, values: dict[str, Any], where: str, problems: Problems) -> None:
+    """At most one password source, and never the password itself in the file."""
+    if values["password_env"] and values["password_file"]:
+        problems.add(f"{where}.password_file", "give password_env or password_file, not both")
+    if isinstance(raw, dict) and "password" in raw:
+        problems.add(f"{where}.password", "never put a password in the file: use password_env or password_file")
+
+
 def read_password(env: str, file: Path | None, key: str) -> str:
     """A password from an environment variable or a file, never from the TOML itself."""
     if env:
@@ -104,12 +112,9 @@ def read_outbound(raw: Any, *, base: Path, data_dir: Path, desk_name: str, desk_
     v = read_table(raw, "outbound", OUTBOUND, problems)
     if v["kind"] == "smtp" and not v["host"]:
         problems.add("outbound.host", 'required for kind = "smtp"')
-    if v["password_env"] and v["password_file"]:
-        problems.add("outbound.password_file", "give password_env or password_file, not both")
+    check_password_source(raw, v, "outbound", problems)
     if v["username"] and not (v["password_env"] or v["password_file"]):
         problems.add("outbound.username", "a username needs a password source: password_env or password_file")
-    if isinstance(raw, dict) and "password" in raw:
-        problems.add("outbound.password", "never put a password in the file: use password_env or password_file")
     return OutboundConfig(
         kind=v["kind"], sender=_sender(v["from"], desk_name, desk_address, problems),
         path=base / v["path"] if v["path"] else data_dir / "outbox", host=v["host"],
