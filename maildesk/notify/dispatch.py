@@ -9,7 +9,8 @@ from typing import Protocol
 from maildesk.config.outbound import OutboundConfig
 from maildesk.desk import Desk
 from maildesk.notify.maildir_out import MaildirSender
-from maildesk.notify.smtp import Delivery, DeliveryResult, SmtpSender, SmtpSettings
+from maildesk.notify.delivery import Delivery, DeliveryResult
+from maildesk.notify.smtp import SmtpSender, SmtpSettings
 from maildesk.store import Store
 
 log = logging.getLogger("maildesk.notify")

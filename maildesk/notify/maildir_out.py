@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from maildesk.clock import Clock, system_clock
-from maildesk.notify.smtp import Delivery, DeliveryResult
+from maildesk.notify.delivery import Delivery, DeliveryResult
 
 log = logging.getLogger("maildesk.notify")
 

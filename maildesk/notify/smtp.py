@@ -9,7 +9,6 @@ import ssl
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Literal
 
 from aiosmtplib import (
     SMTP,
@@ -24,11 +23,13 @@ from aiosmtplib import (
 )
 
 from maildesk.errors import MaildeskError
+from maildesk.notify.delivery import Delivery, DeliveryResult, Status
+
+Pending = list[tuple[int, Delivery]]  # deliveries still to send, with their place in the burst
 
 log = logging.getLogger("maildesk.notify")
 
 SECURITY_MODES = ("ssl", "starttls", "none")
-Status = Literal["sent", "temporary", "permanent"]
 # Failures that end the connection; asyncio.TimeoutError is TimeoutError on 3.11.
 CONNECTION_LOST = (SMTPServerDisconnected, SMTPTimeoutError, ConnectionError, TimeoutError)
 
@@ -54,30 +55,6 @@ class SmtpSettings:
         if self.security not in SECURITY_MODES:
             raise ValueError(f"security must be one of {', '.join(SECURITY_MODES)}, "
                              f"got {self.security!r}")
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One built message and its envelope; ``key`` is the outbox row it came from."""
-
-    key: int
-    envelope_from: str
-    recipients: tuple[str, ...]
-    data: bytes
-    smtputf8: bool
-
-
-Pending = list[tuple[int, Delivery]]  # deliveries still to send, with their place in the burst
-
-
-@dataclass(frozen=True)
-class DeliveryResult:
-    """What became of one delivery; ``code`` is the deciding SMTP reply code, if any."""
-
-    key: int
-    status: Status
-    code: int | None
-    detail: str
 
 
 class _SessionFailed(MaildeskError):
