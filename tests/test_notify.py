@@ -72,3 +72,10 @@ def test_nothing_is_queued_unless_notices_are_enabled(tmp_path):
     h = harness(tmp_path, tiers=TIERS)
     h.take(make_message())
     assert queued(h) == []
+
+
+def test_a_reply_to_the_acknowledgement_threads_by_its_message_id(h):
+    out = h.take(make_message())
+    (_, _, ack), = queued(h, "acknowledgement")
+    reply = h.take(make_message(subject="Re: thanks", in_reply_to=ack["Message-ID"]))  # to plain support@
+    assert reply.ticket_id == out.ticket_id and reply.reason == "in-reply-to"

@@ -81,6 +81,7 @@ class Notifier:
             references=parent.references if parent else (), reply_to=token_address, auto_submitted=auto_submitted)
         msg = compose(out, sender=outbound.sender, loop_id=desk.loop_id, clock=desk.clock)
         env_from, _, smtputf8 = envelope(out, outbound.sender)
+        store.tickets.add_sent_ref(ticket_id, out.message_id)
         return store.outbox.enqueue(
             ticket_id=ticket_id, kind=kind, recipient=to.addr, message_id=out.message_id, envelope_from=env_from,
             data=to_bytes(msg, smtputf8=smtputf8), smtputf8=smtputf8, automatic=bool(auto_submitted),

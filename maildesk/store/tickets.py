@@ -132,6 +132,10 @@ class TicketStore:
         )
         return pk
 
+    def add_sent_ref(self, ticket_id: int, message_id: str) -> None:
+        """A Message-ID the desk sent for this ticket: replies to it thread here."""
+        self.conn.execute("INSERT INTO message_refs (ref, ticket_id, own) VALUES (?, ?, 1)", [message_id, ticket_id])
+
     def add_participants(self, ticket_id: int, people: Iterable[Address], *, role: str, now: datetime) -> None:
         self.conn.executemany(
             "INSERT OR IGNORE INTO participants (ticket_id, address, name, role, added_at) VALUES (?, ?, ?, ?, ?)",
