@@ -47,8 +47,11 @@ def _settle(source: Source, store: Store, done: list[Settlement]) -> None:
         store.ledger.mark_settled(source.name, [s.origin.ref for s in done])
 
 
-def drain(source: Source, runner: Runner, stop: threading.Event) -> int:
-    """Commit every waiting message, then flag/move it; returns how many were taken in."""
+def drain(source: Source, runner: Runner, stop: threading.Event, stored: threading.Event | None = None) -> int:
+    """Commit every waiting message, then flag/move it; returns how many were taken in.
+
+    ``stored`` is set after each batch that took mail in, so its notices go out during a backlog.
+    """
     store = runner.ctx.store
     _settle(source, store, store.ledger.unsettled(source.name))
     taken = 0
@@ -63,6 +66,8 @@ def drain(source: Source, runner: Runner, stop: threading.Event) -> int:
                 taken += outcome.status != "already"
         finally:
             _settle(source, store, done)
+        if done and stored is not None:
+            stored.set()
         if stop.is_set():
             break
     return taken
@@ -111,18 +116,25 @@ def send_outbox(desk: Desk, store: Store) -> bool:
 
 
 class OutboxWorker(threading.Thread):
-    """Sends due notices every few seconds until stopped, then once more."""
+    """Sends due notices as soon as a mailbox worker stored mail, and every few seconds for retries.
 
-    def __init__(self, desk: Desk, stop: threading.Event, *, every: float = 2.0) -> None:
+    ``wake`` is set by the mailbox workers after each batch they took in, and by shutdown; the
+    worker sends once more after the stop, so nothing queued before it waits for the next start.
+    """
+
+    def __init__(self, desk: Desk, stop: threading.Event, *, wake: threading.Event | None = None,
+                 every: float = 2.0) -> None:
         super().__init__(name="outbox", daemon=True)
         self.desk, self.stop, self.every = desk, stop, every
+        self.wake = wake or threading.Event()
 
     def run(self) -> None:
         store = self.desk.open_store()
         try:
             while not self.stop.is_set():
+                self.wake.clear()
                 send_outbox(self.desk, store)
-                self.stop.wait(self.every)
+                self.wake.wait(self.every)
             send_outbox(self.desk, store)
         finally:
             store.close()
@@ -137,9 +149,10 @@ class MailboxWorker(threading.Thread):
     """Keeps one mailbox drained forever; its failures never touch the other mailboxes."""
 
     def __init__(self, desk: Desk, cfg: MailboxConfig, stop: threading.Event,
-                 pool: PreparePool | None = None) -> None:
+                 pool: PreparePool | None = None, *, stored: threading.Event | None = None) -> None:
         super().__init__(name=f"mailbox-{cfg.name}", daemon=True)
         self.desk, self.cfg, self.stop, self.pool = desk, cfg, stop, pool
+        self.stored = stored or threading.Event()  # set whenever mail was taken in
         self.backoff = Backoff()
 
     def run(self) -> None:
@@ -162,7 +175,7 @@ class MailboxWorker(threading.Thread):
             source.connect()
             runner = Runner(Context(self.desk, store), pool=self.pool)
             while not self.stop.is_set():
-                drain(source, runner, self.stop)
+                drain(source, runner, self.stop, self.stored)
                 self.backoff.reset()
                 source.wait(self.stop, float(self.cfg.poll_seconds))
         finally:
@@ -185,12 +198,17 @@ def _signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(s, h)
 
 
-def run_forever(desk: Desk, *, stop: threading.Event | None = None) -> None:
-    """Serve every mailbox until stopped; returns after all workers finished."""
+def run_forever(desk: Desk, *, stop: threading.Event | None = None, outbox_every: float = 2.0) -> None:
+    """Serve every mailbox until stopped; returns after all workers finished.
+
+    The outbox is sent whenever mail was taken in, and every ``outbox_every`` seconds for retries.
+    """
     stop = stop or threading.Event()
     pool = _pool(desk)  # shared by the mailboxes: it only takes on backlogs
-    workers: list[threading.Thread] = [MailboxWorker(desk, cfg, stop, pool) for cfg in desk.config.mailboxes]
-    workers.append(OutboxWorker(desk, stop))
+    stored = threading.Event()  # mail was taken in: the outbox has notices to send now
+    workers: list[threading.Thread] = [MailboxWorker(desk, cfg, stop, pool, stored=stored)
+                                       for cfg in desk.config.mailboxes]
+    workers.append(OutboxWorker(desk, stop, wake=stored, every=outbox_every))
     with _signals(stop) if threading.current_thread() is threading.main_thread() else _nothing():
         for w in workers:
             w.start()
@@ -198,6 +216,7 @@ def run_forever(desk: Desk, *, stop: threading.Event | None = None) -> None:
         while any(w.is_alive() for w in workers) and not stop.is_set():
             stop.wait(0.5)
         stop.set()
+        stored.set()
         for w in workers:
             w.join()
         if pool is not None:

@@ -44,3 +44,25 @@ def test_daemon_serves_a_maildir_while_an_imap_mailbox_is_down(tmp_path, monkeyp
         stop.set()
         worker.join(15)
     assert not worker.is_alive()
+
+
+def test_notices_go_out_as_soon_as_their_message_is_stored(tmp_path):
+    h = harness(tmp_path, mailboxes=[{"name": "drop", "kind": "maildir", "path": "inbox", "poll_seconds": 1}],
+                outbound={"kind": "maildir", "path": "sent"}, notify={"enabled": True})
+    stop = threading.Event()
+    # Retries are an hour apart: only the wake-up after intake can send the acknowledgement in time.
+    worker = threading.Thread(target=run_forever, args=(h.desk,), kwargs={"stop": stop, "outbox_every": 3600})
+    worker.start()
+    try:
+        new, sent = tmp_path / "inbox" / "new", tmp_path / "sent" / "new"
+        deadline = time.monotonic() + 15
+        while not new.exists() and time.monotonic() < deadline:
+            stop.wait(0.05)
+        (new / "1.eml").write_bytes(make_message())
+        while not (sent.exists() and any(sent.iterdir())) and time.monotonic() < deadline:
+            stop.wait(0.05)
+        assert sent.exists() and len(list(sent.iterdir())) == 1
+    finally:
+        stop.set()
+        worker.join(15)
+    assert not worker.is_alive()
