@@ -303,7 +303,14 @@ def test_html_is_an_alternative_after_the_text(text, html):
     ("plain\n", "plain\n"),
     ("Grüße\n" + "long line " * 200 + "\n", "Grüße\n" + "long line " * 200 + "\n"),
     ("bad \udcff byte\n", "bad \ufffd byte\n"),
+    ("a = b, trailing spaces  \n\tand a tab\t\n", "a = b, trailing spaces  \n\tand a tab\t\n"),
+    ("x" * 1200 + "\n", "x" * 1200 + "\n"),  # over SMTP's 998: quoted-printable with soft breaks
+    ("old\r\nMac\rendings\n", "old\nMac\nendings\n"),
+    ("no final newline", "no final newline\n"),
+    ("--=_boundary-like\n.\n", "--=_boundary-like\n.\n"),
 ])
 def test_text_only_body(text, expected):
-    msg = parse(build(replace(BASE, text=text)))
+    raw = build(replace(BASE, text=text))
+    msg = parse(raw)
     assert msg.get_content_type() == "text/plain" and body(msg) == expected
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998

@@ -1,14 +1,12 @@
-"""Build the outgoing EmailMessage of a notice: safe headers, threading, loop stamps, MIME body."""
+"""Write a notice's wire bytes: safe headers, threading, loop stamps and a MIME body, all built here."""
 
 from __future__ import annotations
 
 import base64
+import binascii
 import re
 import secrets
 from dataclasses import dataclass
-from email import policy as email_policy
-from email.message import EmailMessage
-from email.policy import Policy
 from email.utils import format_datetime
 
 from maildesk.clock import Clock, system_clock
@@ -35,10 +33,7 @@ MAX_ADDRESS = 254
 LINE = 76  # fold header lines at this length where they can be folded (RFC 2047 §2)
 RANDOM_BYTES = 16  # 128 bits of Message-ID randomness
 
-# Writing starts from these; 7bit makes non-ASCII bodies quoted-printable or base64,
-# so no message needs 8BITMIME from the server.
-BUILD_POLICY = email_policy.SMTP.clone(cte_type="7bit")
-WIRE = {False: email_policy.SMTP, True: email_policy.SMTPUTF8}
+CRLF = "\r\n"
 
 _ADDR = re.compile(r"[^\s@<>()\[\]\\,;:\"\x00-\x1f\x7f-\x9f]+@[^\s@<>()\[\]\\,;:\"\x00-\x1f\x7f-\x9f]+")
 _ATEXT = r"A-Za-z0-9!#$%&'*+\-/=?^_`{|}~"
@@ -72,28 +67,33 @@ class Outgoing:
     auto_submitted: str  # "auto-replied", "auto-generated" or "" (a person wrote it)
 
 
-class _Field(str):
-    """A header written here, token by token, that the email policy stores and writes unchanged.
+@dataclass(frozen=True)
+class _Field:
+    """One header field, written here token by token and folded; never parsed again.
 
-    ``EmailPolicy`` keeps a value whose ``name`` matches the header as it is and writes it with
-    the value's ``fold``, so user text is never parsed again by the policy (which would decode
-    an encoded word in it, line breaks included). The string value is the decoded text.
+    ``utf8`` marks a field holding a non-ASCII address: only SMTPUTF8 mail may carry it.
     """
 
     name: str
     lines: tuple[str, ...]
-    utf8: bool  # holds a non-ASCII address: only SMTPUTF8 mail may carry it
+    utf8: bool = False
 
-    def fold(self, *, policy: Policy) -> str:
-        if self.utf8 and not getattr(policy, "utf8", False):
+    def fold(self, *, smtputf8: bool) -> str:
+        if self.utf8 and not smtputf8:
             raise ComposeError(f"{self.name}: a non-ASCII address needs SMTPUTF8 (use to_bytes(..., smtputf8=True))")
-        return policy.linesep.join(self.lines) + policy.linesep
+        return CRLF.join(self.lines) + CRLF
 
 
-def _field(name: str, text: str, tokens: list[str], *, utf8: bool = False) -> _Field:
-    field = _Field(text)
-    field.name, field.lines, field.utf8 = name, tuple(_fold(name, tokens)), utf8
-    return field
+@dataclass(frozen=True)
+class Composed:
+    """A notice ready for the wire: its header fields and its MIME body (ASCII, CRLF lines)."""
+
+    fields: tuple[_Field, ...]
+    body: str
+
+
+def _field(name: str, tokens: list[str], *, utf8: bool = False) -> _Field:
+    return _Field(name, tuple(_fold(name, tokens)), utf8)
 
 
 def _fold(name: str, tokens: list[str]) -> list[str]:
@@ -174,15 +174,15 @@ def _address_field(name: str, address: Address, what: str) -> _Field:
     addr = check_address(address.addr, what)
     display = clean_text(address.name, MAX_NAME)
     tokens = [*_phrase(display), f"<{addr}>"] if display else [addr]
-    return _field(name, str(Address(addr, display)), tokens, utf8=not addr.isascii())
+    return _field(name, tokens, utf8=not addr.isascii())
 
 
 def _text_field(name: str, text: str) -> _Field:
-    return _field(name, text, _unstructured(text))
+    return _field(name, _unstructured(text))
 
 
 def _token_field(name: str, value: str) -> _Field:
-    return _field(name, value, [value])
+    return _field(name, [value])
 
 
 def new_message_id(desk_domain: str, ticket_id: int) -> str:
@@ -243,7 +243,7 @@ def _check(out: Outgoing) -> None:
         raise ComposeError(f"invalid Message-ID {out.message_id[:80]!r} (need plain ASCII left@right)")
 
 
-def compose(out: Outgoing, *, sender: Address, loop_id: str, clock: Clock = system_clock) -> EmailMessage:
+def compose(out: Outgoing, *, sender: Address, loop_id: str, clock: Clock = system_clock) -> Composed:
     """The notice as a message: every header built here from checked or cleaned values.
 
     Raises ComposeError for a bad address, kind, Auto-Submitted value, Message-ID or loop id.
@@ -253,38 +253,45 @@ def compose(out: Outgoing, *, sender: Address, loop_id: str, clock: Clock = syst
     if not loop or loop != loop_id:
         raise ComposeError(f"loop id {loop_id[:80]!r} must be one non-empty line of printable text")
     parent, chain = thread_ids(out.in_reply_to, out.references)
-    msg = EmailMessage(policy=BUILD_POLICY)
-    msg["From"] = _address_field("From", sender, "sender")
-    msg["To"] = _address_field("To", out.to, "recipient")
-    msg["Subject"] = _text_field("Subject", tagged_subject(out.subject, out.ticket_id))
-    msg["Date"] = _token_field("Date", format_datetime(clock()))
-    msg["Message-ID"] = _token_field("Message-ID", f"<{out.message_id}>")
-    if parent:
-        msg["In-Reply-To"] = _token_field("In-Reply-To", f"<{parent}>")
-    if chain:
-        ids = [f"<{ref}>" for ref in chain]
-        msg["References"] = _field("References", " ".join(ids), ids)
-    msg["Reply-To"] = _address_field("Reply-To", Address(out.reply_to), "reply-to")
-    if out.auto_submitted:
-        msg["Auto-Submitted"] = _token_field("Auto-Submitted", out.auto_submitted)
-    msg[LOOP_HEADER] = _text_field(LOOP_HEADER, loop)
-    msg[TICKET_HEADER] = _token_field(TICKET_HEADER, str(out.ticket_id))
-    _set_body(msg, out)
-    return msg
+    fields = [
+        _address_field("From", sender, "sender"),
+        _address_field("To", out.to, "recipient"),
+        _text_field("Subject", tagged_subject(out.subject, out.ticket_id)),
+        _token_field("Date", format_datetime(clock())),
+        _token_field("Message-ID", f"<{out.message_id}>"),
+        *([_token_field("In-Reply-To", f"<{parent}>")] if parent else []),
+        *([_field("References", [f"<{ref}>" for ref in chain])] if chain else []),
+        _address_field("Reply-To", Address(out.reply_to), "reply-to"),
+        *([_token_field("Auto-Submitted", out.auto_submitted)] if out.auto_submitted else []),
+        _text_field(LOOP_HEADER, loop),
+        _token_field(TICKET_HEADER, str(out.ticket_id)),
+        _token_field("MIME-Version", "1.0"),
+    ]
+    return Composed(tuple(fields), _mime_body(out.text, out.html))
 
 
-def _body(text: str) -> str:
-    """Body text that can be encoded: a lone surrogate becomes U+FFFD."""
-    return _SURROGATE.sub("\ufffd", text)
+def _mime_body(text: str, html: str | None) -> str:
+    """Content fields, blank line and body: text/plain utf-8, with a text/html alternative after it."""
+    if html is None:
+        return _text_part(text, "plain")
+    boundary = f"=_{secrets.token_hex(12)}"  # "=_" never occurs in quoted-printable; 96 random bits
+    parts = "".join(f"--{boundary}{CRLF}{_text_part(body, subtype)}{CRLF}"
+                    for body, subtype in ((text, "plain"), (html, "html")))
+    return (f'Content-Type: multipart/alternative; boundary="{boundary}"{CRLF}{CRLF}'
+            f"{parts}--{boundary}--{CRLF}")
 
 
-def _set_body(msg: EmailMessage, out: Outgoing) -> None:
-    """text/plain utf-8, and a text/html alternative after it when there is html."""
-    msg.set_content(_body(out.text), subtype="plain", charset="utf-8")
-    if out.html is not None:
-        msg.add_alternative(_body(out.html), subtype="html", charset="utf-8")
-        for part in msg.iter_parts():
-            del part["MIME-Version"]  # belongs on the message only
+def _text_part(text: str, subtype: str) -> str:
+    """One text part: 7bit when it is short-lined ASCII, else quoted-printable of its UTF-8."""
+    lines = _SURROGATE.sub("\ufffd", text).replace("\r\n", "\n").replace("\r", "\n")
+    if lines and not lines.endswith("\n"):
+        lines += "\n"
+    if lines.isascii() and all(len(line) <= 998 for line in lines.split("\n")):
+        cte, body = "7bit", lines
+    else:
+        cte, body = "quoted-printable", binascii.b2a_qp(lines.encode("utf-8"), istext=True).decode("ascii")
+    return (f'Content-Type: text/{subtype}; charset="utf-8"{CRLF}Content-Transfer-Encoding: {cte}{CRLF}{CRLF}'
+            + body.replace("\n", CRLF))
 
 
 def envelope(out: Outgoing, sender: Address) -> tuple[str, list[str], bool]:
@@ -295,9 +302,10 @@ def envelope(out: Outgoing, sender: Address) -> tuple[str, list[str], bool]:
     return env_from, [to], not all(a.isascii() for a in (env_from, to, reply_to))
 
 
-def to_bytes(msg: EmailMessage, *, smtputf8: bool) -> bytes:
+def to_bytes(msg: Composed, *, smtputf8: bool) -> bytes:
     """The message on the wire: CRLF lines; UTF-8 headers only with ``smtputf8`` (RFC 6532).
 
     Without it a non-ASCII address raises ComposeError rather than being encoded.
     """
-    return msg.as_bytes(policy=WIRE[smtputf8])
+    head = "".join(field.fold(smtputf8=smtputf8) for field in msg.fields)
+    return (head + msg.body).encode("utf-8" if smtputf8 else "ascii")
