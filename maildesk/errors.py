@@ -40,12 +40,18 @@ class Disposition(MaildeskError):
 
 
 class Quarantine(Disposition):
-    """The message cannot become (part of) a ticket; keep it with a reason."""
+    """The message cannot become (part of) a ticket; keep it with a reason.
 
-    def __init__(self, reason: str, *, kind: str = "error", ticket_id: int | None = None) -> None:
+    ``undeliverable`` lists addresses a delivery report proved we cannot reach: they are marked
+    so in the same transaction that keeps the report.
+    """
+
+    def __init__(self, reason: str, *, kind: str = "error", ticket_id: int | None = None,
+                 undeliverable: tuple[str, ...] = ()) -> None:
         self.reason = reason
         self.kind = kind
         self.ticket_id = ticket_id
+        self.undeliverable = undeliverable
         super().__init__(reason)
 
 

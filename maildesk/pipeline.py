@@ -128,6 +128,9 @@ class Runner:
                 kind=q.kind, reason=q.reason, ticket_id=q.ticket_id,
                 sender=parsed.sender.addr if parsed and parsed.sender else None,
                 subject=parsed.subject if parsed else "", now=now)
+            for address in q.undeliverable:
+                store.outbox.suppress(address, reason=q.reason, now=now)
+                log.warning("no more automatic mail to %s until they write again: %s", address, q.reason)
             if q.ticket_id is not None and store.tickets.exists(q.ticket_id):
                 store.tickets.event(q.ticket_id, at=now, actor="system", kind=q.kind,
                                     detail={"quarantine_id": qid, "reason": q.reason})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from maildesk.errors import Duplicate, Quarantine
 from maildesk.intake.classify import classify
@@ -19,6 +19,7 @@ from maildesk.store.tickets import NewMessage
 log = logging.getLogger("maildesk.intake")
 
 NEW_STATUS = "new"
+BOUNCE_WINDOW = timedelta(days=7)  # a report naming no message may be about notices this recent
 UNROUTED_TIER = "L1"
 
 
@@ -94,7 +95,8 @@ class Screen:
         if c.kind == "loop":
             raise Quarantine("our own message came back (X-Maildesk-Loop)", kind="loop", ticket_id=work.ticket_id)
         if c.kind in ("bounce", "feedback"):
-            raise Quarantine(_bounce_reason(work), kind=c.kind, ticket_id=_reported_ticket(work, ctx))
+            raise Quarantine(_bounce_reason(work), kind=c.kind, ticket_id=_reported_ticket(work, ctx),
+                             undeliverable=_undeliverable(work, ctx))
         if work.ticket_id is None and not c.opens_ticket:
             raise Quarantine(f"{c.kind} that belongs to no ticket ({'; '.join(c.reasons)})", kind=c.kind)
         return work
@@ -107,6 +109,18 @@ def _reported_ticket(work: Work, ctx: Context) -> int | None:
     if work.ticket_id is not None or not original:
         return work.ticket_id
     return ctx.store.tickets.tickets_for_refs([original]).get(original)
+
+
+def _undeliverable(work: Work, ctx: Context) -> tuple[str, ...]:
+    """Addresses a permanent failure report proves unreachable: only ones we sent the reported notice
+    (or, when the report names none, any notice lately), so a forged report cannot silence anyone else."""
+    report = work.classification.bounce if work.classification else None
+    if report is None or not report.permanent:
+        return ()
+    since = ctx.desk.clock() - BOUNCE_WINDOW
+    addresses = dict.fromkeys(addr.lower() for addr in report.failed_recipients)  # stored lower-cased
+    return tuple(addr for addr in addresses
+                 if ctx.store.outbox.sent_to(addr, message_id=report.original_message_id, since=since))
 
 
 def _bounce_reason(work: Work) -> str:

@@ -5,8 +5,8 @@ The steps run after routing, in this order; each is a small class with a ``name`
 
 from __future__ import annotations
 
-from maildesk.notify.steps import Acknowledge, AlertTier
+from maildesk.notify.steps import Acknowledge, AlertTier, Readmit
 
-NOTIFY_STEPS = (Acknowledge(), AlertTier())
+NOTIFY_STEPS = (Readmit(), Acknowledge(), AlertTier())
 
 __all__ = ["NOTIFY_STEPS"]

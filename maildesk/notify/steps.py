@@ -43,12 +43,17 @@ class Notifier:
     def templates(self) -> Templates:
         return templates_for(self.ctx.desk.config.notify.templates_dir)
 
-    def may_auto_answer(self, address: str) -> str | None:
-        """Why no automatic mail may go to this address now, or None when it may."""
+    def may_auto_answer(self, address: str, *, capped: bool = True) -> str | None:
+        """Why no automatic mail may go to this address now, or None when it may.
+
+        Agents' alerts are not ``capped`` by the daily limit; a suppressed address gets nothing.
+        """
         outbound, store = self.ctx.desk.config.outbound, self.ctx.store
         assert outbound is not None
         if (reason := store.outbox.suppressed(address)) is not None:
-            return f"suppressed: {reason}"
+            return f"undeliverable: {reason}"
+        if not capped:
+            return None
         sent = store.outbox.automatic_since(address, self.ctx.desk.clock() - DAY)
         if sent >= outbound.daily_auto_limit:
             return f"daily limit of {outbound.daily_auto_limit} automatic messages reached"
@@ -101,6 +106,21 @@ def message_context(parsed: ParsedMessage, new_text: str) -> dict[str, Any]:
             "subject": parsed.subject, "new_text": new_text}
 
 
+class Readmit:
+    """A person writing to us again lifts the stop a permanent delivery failure put on their address."""
+
+    name = "readmit"
+    pure = False
+
+    def process(self, work: Work, ctx: Context) -> Work:
+        parsed, c = work.need_parsed(), work.classification
+        if c is None or c.automatic or parsed.sender is None:
+            return work
+        if ctx.store.outbox.unsuppress(parsed.sender.addr):
+            log.info("%s wrote again: automatic mail to them resumes", parsed.sender.addr)
+        return work
+
+
 class Acknowledge:
     """A human's new ticket gets one acknowledgement: no content of theirs, never to a machine."""
 
@@ -142,6 +162,9 @@ class AlertTier:
         tier = next((t for t in ctx.desk.config.tiers if t.name == context["ticket"]["tier"]), None)
         notifier = Notifier(ctx)
         for agent in tier.agents if tier else ():
+            if why_not := notifier.may_auto_answer(agent, capped=False):
+                log.warning("ticket %s: no alert to %s (%s)", work.ticket_id, agent, why_not)
+                continue
             notifier.queue(kind="alert", ticket_id=work.ticket_id, to=Address(agent), role=agent_role(agent),
                            context=context, parent=parsed, auto_submitted="auto-generated")
         return work

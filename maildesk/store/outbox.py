@@ -111,13 +111,22 @@ class OutboxStore:
             [recipient, since.isoformat()]).fetchone()
         return int(row[0])
 
+    def sent_to(self, recipient: str, *, message_id: str | None, since: datetime) -> bool:
+        """Whether we queued this address a notice: the one with ``message_id``, else any since a time."""
+        if message_id:
+            sql, args = "SELECT 1 FROM outbox WHERE message_id = ? AND recipient = ?", [message_id, recipient]
+        else:
+            sql, args = "SELECT 1 FROM outbox WHERE recipient = ? AND created_at >= ?", [recipient, since.isoformat()]
+        return self.conn.execute(sql + " LIMIT 1", args).fetchone() is not None
+
     def suppress(self, address: str, *, reason: str, now: datetime) -> None:
         self.conn.execute("INSERT INTO suppressions (address, reason, since) VALUES (?, ?, ?) ON CONFLICT(address)"
                           " DO UPDATE SET reason = excluded.reason, since = excluded.since",
                           [address, reason, now.isoformat()])
 
-    def unsuppress(self, address: str) -> None:
-        self.conn.execute("DELETE FROM suppressions WHERE address = ?", [address])
+    def unsuppress(self, address: str) -> bool:
+        """Lift a suppression; whether there was one."""
+        return self.conn.execute("DELETE FROM suppressions WHERE address = ?", [address]).rowcount > 0
 
     def suppressed(self, address: str) -> str | None:
         """Why automatic mail to this address stopped, or None."""
