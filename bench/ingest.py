@@ -1,6 +1,6 @@
 """Intake benchmark: parse-only throughput versus ``maildesk run --once`` over the same Maildir.
 
-usage: python bench/ingest.py [-n 10000] [--dir bench/out/ingest] [--keep] [--workers N] [--notices]
+usage: python bench/ingest.py [-n 10000] [--dir bench/out/ingest] [--keep] [--workers N] [--no-notices]
 
 Generates N messages (about 40% new tickets, 60% replies with quoted history; plain,
 multipart/alternative and attachment-bearing shapes) into a fresh Maildir, then times, each in
@@ -112,7 +112,7 @@ def main() -> None:
     ap.add_argument("--dir", type=Path, default=ROOT / "bench" / "out" / "ingest")
     ap.add_argument("--keep", action="store_true", help="keep the generated directory")
     ap.add_argument("--workers", help='set [intake] workers (default: the config default, "auto")')
-    ap.add_argument("--notices", action="store_true", help="with [notify] enabled: acknowledgements queued and sent")
+    ap.add_argument("--no-notices", action="store_true", help="with [notify] enabled = false: no acknowledgements")
     ap.add_argument("--parse-only", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.parse_only:
@@ -125,8 +125,8 @@ def main() -> None:
     config = site / "maildesk.toml"
     if args.workers is not None:
         config.write_text(config.read_text() + f"\n[intake]\nworkers = {args.workers}\n")
-    if args.notices:
-        config.write_text(config.read_text() + "\n[notify]\nenabled = true\n")
+    if args.no_notices:
+        config.write_text(config.read_text() + "\n[notify]\nenabled = false\n")
     size = generate(args.n, site / "var" / "inbox")
     print(f"generated {args.n} messages, {size / 1e6:.1f} MB, in {site / 'var' / 'inbox'}")
     parse_s, parse_rss = timed([sys.executable, __file__, "--parse-only", str(site / "var" / "inbox")], site)

@@ -68,10 +68,13 @@ def test_daily_cap_stops_a_ping_pong(h):
     assert len(queued(h, "acknowledgement")) == 3
 
 
-def test_nothing_is_queued_unless_notices_are_enabled(tmp_path):
-    h = harness(tmp_path, tiers=TIERS)
-    h.take(make_message())
-    assert queued(h) == []
+def test_notices_are_on_by_default_and_can_be_switched_off(tmp_path):
+    on = harness(tmp_path / "on", tiers=TIERS)
+    on.take(make_message())
+    assert [kind for kind, _, _ in queued(on)] == ["acknowledgement", "alert", "alert"]
+    off = harness(tmp_path / "off", tiers=TIERS, notify={"enabled": False})
+    off.take(make_message())
+    assert queued(off) == []
 
 
 def test_a_reply_to_the_acknowledgement_threads_by_its_message_id(h):

@@ -35,7 +35,7 @@ class OutboundConfig:
 
 @dataclass(frozen=True)
 class NotifyConfig:
-    enabled: bool = False  # queue acknowledgements and alerts at all
+    enabled: bool = True  # queue acknowledgements and alerts at all
     templates_dir: Path | None = None
     help_links: tuple[tuple[str, str], ...] = ()  # (title, url) for acknowledgements
 
@@ -83,7 +83,7 @@ OUTBOUND = {
 }
 
 NOTIFY = {
-    "enabled": Option(bool, False),
+    "enabled": Option(bool, True),
     "templates_dir": Option(str, ""),
     "help_links": Option(list, []),
 }
