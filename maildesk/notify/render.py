@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import re
+import sysconfig
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,7 +20,15 @@ from maildesk.errors import MaildeskError
 
 log = logging.getLogger("maildesk.notify")
 
-BUILTIN_DIR = Path(__file__).resolve().parents[2] / "templates"
+
+
+def builtin_dir(*, source: Path = Path(__file__).resolve().parents[2] / "templates",
+                installed: Path = Path(sysconfig.get_path("data")) / "share" / "maildesk" / "templates") -> Path:
+    """The built-in templates: ``templates/`` of a source checkout, else where the wheel put them."""
+    return source if source.is_dir() or not installed.is_dir() else installed
+
+
+BUILTIN_DIR = builtin_dir()
 
 NOTICES: tuple[str, ...] = ("acknowledgement", "alert", "relay", "status", "escalation", "resolution", "receipt")
 PARTS: tuple[str, ...] = ("subject", "txt", "html")  # NAME.PART.j2; only html may be absent
