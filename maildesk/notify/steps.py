@@ -2,108 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Mapping
-from datetime import timedelta
-from functools import lru_cache
-from pathlib import Path
-from typing import Any
 
-from maildesk.errors import MaildeskError
-from maildesk.models import Address, ParsedMessage
-from maildesk.notify.compose import Outgoing, compose, envelope, new_message_id, to_bytes
-from maildesk.notify.render import Templates
+from maildesk.models import Address
+from maildesk.notify.notifier import (
+    CUSTOMER_ROLE,
+    Notifier,
+    Parent,
+    agent_role,
+    agents_of,
+    message_context,
+    ticket_context,
+)
 from maildesk.stage import Context, Work
-from maildesk.tokens import make_token, reply_address
 
 log = logging.getLogger("maildesk.notify")
-
-DAY = timedelta(days=1)
-
-
-@lru_cache(maxsize=8)
-def templates_for(override_dir: Path | None) -> Templates:
-    """One template environment per override directory: compiled templates are kept, not rebuilt."""
-    return Templates(override_dir=override_dir)
-
-
-def agent_role(agent: str) -> str:
-    """The token role of an agent: ties a reply address to one agent without naming them."""
-    return "a" + hashlib.sha256(agent.lower().encode()).hexdigest()[:10]
-
-
-class Notifier:
-    """Builds and queues notices for one desk; shared by the notify steps."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-
-    @property
-    def templates(self) -> Templates:
-        return templates_for(self.ctx.desk.config.notify.templates_dir)
-
-    def may_auto_answer(self, address: str, *, capped: bool = True) -> str | None:
-        """Why no automatic mail may go to this address now, or None when it may.
-
-        Agents' alerts are not ``capped`` by the daily limit; a suppressed address gets nothing.
-        """
-        outbound, store = self.ctx.desk.config.outbound, self.ctx.store
-        assert outbound is not None
-        if (reason := store.outbox.suppressed(address)) is not None:
-            return f"undeliverable: {reason}"
-        if not capped:
-            return None
-        sent = store.outbox.automatic_since(address, self.ctx.desk.clock() - DAY)
-        if sent >= outbound.daily_auto_limit:
-            return f"daily limit of {outbound.daily_auto_limit} automatic messages reached"
-        return None
-
-    def queue(self, *, kind: str, ticket_id: int, to: Address, role: str, context: Mapping[str, Any],
-              parent: ParsedMessage | None, auto_submitted: str) -> int | None:
-        """Queue one notice; a broken template or address is logged on the ticket, never fatal."""
-        try:
-            return self._queue(kind=kind, ticket_id=ticket_id, to=to, role=role, context=context, parent=parent,
-                               auto_submitted=auto_submitted)
-        except MaildeskError as exc:
-            log.error("ticket %s: %s notice to %s not queued: %s", ticket_id, kind, to.addr, exc)
-            self.ctx.store.tickets.event(ticket_id, at=self.ctx.desk.clock(), actor="system", kind="notice-failed",
-                                         detail={"notice": kind, "to": to.addr, "error": str(exc)[:500]})
-            return None
-
-    def _queue(self, *, kind: str, ticket_id: int, to: Address, role: str, context: Mapping[str, Any],
-               parent: ParsedMessage | None, auto_submitted: str) -> int:
-        desk, store = self.ctx.desk, self.ctx.store
-        outbound = desk.config.outbound
-        assert outbound is not None
-        token_address = reply_address(desk.address, make_token(desk.secret, ticket_id, role))
-        rendered = self.templates.render(kind, {**context, "reply_address": token_address,
-                                                "recipient": {"address": to.addr, "name": to.name}})
-        out = Outgoing(
-            ticket_id=ticket_id, kind=kind, to=to, subject=rendered.subject, text=rendered.text, html=rendered.html,
-            message_id=new_message_id(desk.config.desk.domain, ticket_id),
-            in_reply_to=parent.message_id if parent else None,
-            references=parent.references if parent else (), reply_to=token_address, auto_submitted=auto_submitted)
-        msg = compose(out, sender=outbound.sender, loop_id=desk.loop_id, clock=desk.clock)
-        env_from, _, smtputf8 = envelope(out, outbound.sender)
-        store.tickets.add_sent_ref(ticket_id, out.message_id)
-        return store.outbox.enqueue(
-            ticket_id=ticket_id, kind=kind, recipient=to.addr, message_id=out.message_id, envelope_from=env_from,
-            data=to_bytes(msg, smtputf8=smtputf8), smtputf8=smtputf8, automatic=bool(auto_submitted),
-            now=desk.clock())
-
-
-def ticket_context(ctx: Context, ticket_id: int) -> dict[str, Any]:
-    desk = ctx.desk.config.desk
-    links = [{"title": t, "url": u} for t, u in ctx.desk.config.notify.help_links]
-    return {"desk": {"name": desk.name, "address": desk.address}, "ticket": ctx.store.tickets.summary(ticket_id),
-            "help_links": links}
-
-
-def message_context(parsed: ParsedMessage, new_text: str) -> dict[str, Any]:
-    return {"sender": parsed.sender.addr if parsed.sender else "", "sender_name": parsed.sender.name
-            if parsed.sender else "", "date": parsed.date.isoformat() if parsed.date else "",
-            "subject": parsed.subject, "new_text": new_text}
 
 
 class Readmit:
@@ -140,8 +53,8 @@ class Acknowledge:
         if why_not:
             log.info("ticket %s: no acknowledgement to %s (%s)", work.ticket_id, parsed.sender.addr, why_not)
             return work
-        notifier.queue(kind="acknowledgement", ticket_id=work.ticket_id, to=parsed.sender, role="c",
-                       context=ticket_context(ctx, work.ticket_id), parent=parsed, auto_submitted="auto-replied")
+        notifier.queue(kind="acknowledgement", ticket_id=work.ticket_id, to=parsed.sender, role=CUSTOMER_ROLE,
+                       context=ticket_context(ctx, work.ticket_id), parent=Parent.of(parsed))
         return work
 
 
@@ -166,9 +79,8 @@ class AlertTier:
                 log.warning("ticket %s: no alert to %s (%s)", work.ticket_id, agent, why_not)
                 continue
             notifier.queue(kind="alert", ticket_id=work.ticket_id, to=Address(agent), role=agent_role(agent),
-                           context=context, parent=parsed, auto_submitted="auto-generated")
+                           context=context, parent=Parent.of(parsed))
         return work
 
 
-def agents_of(ctx: Context) -> frozenset[str]:
-    return frozenset(a for tier in ctx.desk.config.tiers for a in tier.agents)
+__all__ = ["Acknowledge", "AlertTier", "Readmit", "agent_role"]

@@ -74,6 +74,30 @@ class TicketStore:
         row = self.conn.execute(f"SELECT {', '.join(keys)} FROM tickets WHERE id = ?", [ticket_id]).fetchone()
         return dict(zip(keys, row)) if row else {}
 
+    def participants(self, ticket_id: int, *, roles: Sequence[str] = ("requester", "cc")) -> list[Address]:
+        """The ticket's people with one of ``roles``, in the order they joined."""
+        marks = ",".join("?" * len(roles))
+        rows = self.conn.execute(
+            f"SELECT address, name FROM participants WHERE ticket_id = ? AND role IN ({marks})"
+            " ORDER BY added_at, rowid", [ticket_id, *roles]).fetchall()
+        return [Address(addr, name) for addr, name in rows]
+
+    def history(self, ticket_id: int) -> list[dict[str, str]]:
+        """Every message of the ticket, oldest first, as notices show them (sender, date, subject, new text)."""
+        keys = ("sender", "sender_name", "date", "subject", "new_text", "kind")
+        rows = self.conn.execute(f"SELECT {', '.join(keys)} FROM messages WHERE ticket_id = ? ORDER BY id",
+                                 [ticket_id]).fetchall()
+        return [{k: v if v is not None else "" for k, v in zip(keys, row)} for row in rows]
+
+    def thread_ends(self, ticket_id: int) -> tuple[str | None, str | None]:
+        """The Message-IDs of the ticket's first and latest stored messages (what a notice answers)."""
+        rows = self.conn.execute(
+            "SELECT message_id FROM messages WHERE id IN (SELECT MIN(id) FROM messages WHERE ticket_id = ?"
+            " AND message_id IS NOT NULL UNION SELECT MAX(id) FROM messages WHERE ticket_id = ?"
+            " AND message_id IS NOT NULL) ORDER BY id", [ticket_id, ticket_id]).fetchall()
+        ids = [r[0] for r in rows]
+        return (ids[0], ids[-1]) if ids else (None, None)
+
     def is_participant(self, ticket_id: int, address: str) -> bool:
         row = self.conn.execute(
             "SELECT 1 FROM participants WHERE ticket_id = ? AND address = ?", [ticket_id, address]
