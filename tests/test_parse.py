@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from maildesk.errors import Quarantine
+from maildesk.intake.addresses import ADDRESS_BUDGET, parse_addresses
 from maildesk.intake.limits import Limits, check_raw, check_tree
 from maildesk.intake.parse import parse_bytes, read_message
 from maildesk.intake.text import decode_bytes, header_text, safe_filename, unflow
@@ -288,3 +289,14 @@ FLOWED = [
 @pytest.mark.parametrize(("text", "delsp", "expected"), FLOWED)
 def test_unflow(text: str, delsp: bool, expected: str) -> None:
     assert unflow(text, delsp) == expected
+
+
+@pytest.mark.parametrize("value", [
+    '"=?utf-8?q?Eve=0D=0ABcc:_v@x?=" <Eve@Customer.example>',
+    "=?utf-8?b?RXZlDQpCY2M6IHZAeA==?= <eve@customer.example>",
+])
+def test_a_display_name_decoding_to_a_line_break_is_dropped_but_the_address_kept(value):
+    defects: list[str] = []
+    found, invalid = parse_addresses("From", [value], defects, [ADDRESS_BUDGET])
+    assert found == [Address("eve@customer.example", "")] and invalid == 0
+    assert defects == ["From: encoded display name with line breaks dropped"]

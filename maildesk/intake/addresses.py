@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from email import policy
+from typing import Any
 
 from maildesk.intake.text import header_text, recover_8bit
 from maildesk.models import Address
@@ -16,7 +17,20 @@ MAX_ADDRESS_COMMENTS = 32
 
 _ADDR = re.compile(r"[^\s@<>()\[\]\\,;:\"\x00-\x1f\x7f-\x9f]+@[^\s@<>()\[\]\\,;:\"\x00-\x1f\x7f-\x9f]+")
 _FOLD = re.compile(r"\r\n|\r|\n")
+_ENCODED_WORD = re.compile(r"=\?[^?\s]*\?[bBqQ]\?[^?\s]*\?=")
 _ENVELOPE = ("delivered-to", "x-original-to", "envelope-to")
+
+
+def _address_header(name: str, value: str, defects: list[str]) -> Any:
+    """The parsed field; when an encoded word decodes to something no address may hold (a line
+    break in a display name), the field is read again without its encoded words, keeping the address."""
+    try:
+        return policy.default.header_factory(name, value)
+    except ValueError:
+        if "=?" not in value:
+            raise
+    defects.append(f"{name}: encoded display name with line breaks dropped")
+    return policy.default.header_factory(name, _ENCODED_WORD.sub("", value))
 
 
 def parse_addresses(name: str, values: list[str], defects: list[str], budget: list[int]) -> tuple[list[Address], int]:
@@ -40,7 +54,7 @@ def parse_addresses(name: str, values: list[str], defects: list[str], budget: li
             found.extend(simple)
             continue
         try:
-            header = policy.default.header_factory(name, value)
+            header = _address_header(name, value, defects)
             items = header.addresses
         except Exception as exc:  # the stdlib's address parser fails on some garbage
             defects.append(f"{name}: unparseable ({type(exc).__name__})")
