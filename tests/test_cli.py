@@ -290,3 +290,13 @@ def test_outbox_list_and_retry(site):
     assert json.loads(invoke("outbox", "list", "--json", config=site).output)[0]["status"] == "queued"
     missing = CliRunner().invoke(cli, ["--config", str(site), "outbox", "retry", "99"])
     assert missing.exit_code == 1 and "no unsent notice 99" in missing.output
+
+
+def test_check_config_warns_about_a_tier_nobody_works_in(tmp_path):
+    invoke("init", str(tmp_path))
+    path = tmp_path / "maildesk.toml"
+    path.write_text(path.read_text() + '\n[[tier]]\nname = "L1"\nagents = ["alice@example.test"]\n'
+                    '\n[[tier]]\nname = "L2"\n')
+    result = CliRunner().invoke(cli, ["--config", str(path), "check-config"])
+    assert result.exit_code == 0 and "ok:" in result.output
+    assert result.stderr.splitlines() == ["warning: tier[1].agents: tier L2 has no agents, so nobody gets its alerts"]

@@ -57,6 +57,10 @@ def check_config(state: State) -> None:
     if problems:
         (key, problem), *more = problems
         fail_config(ConfigError(key, problem, more=tuple(more)))
+    for i, tier in enumerate(config.tiers):
+        if config.notify.enabled and not tier.agents:
+            click.echo(f"warning: tier[{i}].agents: tier {tier.name} has no agents, so nobody gets its alerts",
+                       err=True)
     where = config.source or "embedded default"
     click.echo(f"ok: {where}: desk {config.desk.address}, {len(config.mailboxes)} mailbox(es), "
                f"data in {config.desk.data_dir}")

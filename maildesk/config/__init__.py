@@ -177,7 +177,7 @@ def build(data: dict[str, Any], *, base: Path, source: Path | None) -> Config:
     outbound = read_outbound(data.get("outbound", {}), base=base, data_dir=data_dir, desk_name=desk.name or "",
                              desk_address=desk.address, problems=problems)
     notify = read_notify(data.get("notify", {}), base=base, problems=problems)
-    tiers = read_tiers(data.get("tier"), problems)
+    tiers = read_tiers(data.get("tier"), problems, desk_address=desk.address)
     if problems:
         (key, problem), *more = problems.items
         raise ConfigError(key, problem, more=tuple(more))

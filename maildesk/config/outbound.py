@@ -140,23 +140,33 @@ def read_notify(raw: Any, *, base: Path, problems: Problems) -> NotifyConfig:
                         help_links=tuple(links))
 
 
-def read_tiers(raw: Any, problems: Problems) -> tuple[TierConfig, ...]:
+def _agents(raw: list[Any], key: str, problems: Problems, *, desk_address: str | None) -> list[str]:
+    """A tier's agent addresses, lower-cased; the desk's own address and repeats are refused."""
+    agents: list[str] = []
+    for j, agent in enumerate(raw):
+        problem = f"expected an email address, got {show(agent)}" if not isinstance(agent, str) else is_address(agent)
+        if not problem and agent.lower() == (desk_address or "").lower():
+            problem = f"{show(agent)} is the desk's own address: it cannot be an agent (its mail would loop)"
+        if not problem and agent.lower() in agents:
+            problem = f"{show(agent)} is listed twice"
+        if problem:
+            problems.add(f"{key}[{j}]", problem)
+        else:
+            agents.append(agent.lower())
+    return agents
+
+
+def read_tiers(raw: Any, problems: Problems, *, desk_address: str | None = None) -> tuple[TierConfig, ...]:
     """The [[tier]] list in escalation order; without one, L1, L2 and L3 with no agents."""
     if raw is None:
         return tuple(TierConfig(name) for name in ("L1", "L2", "L3"))
-    if not isinstance(raw, list):
-        problems.add("tier", f"expected a list of [[tier]] tables, got {show(raw)}")
+    if not isinstance(raw, list) or not raw:
+        problems.add("tier", f"expected a non-empty list of [[tier]] tables, got {show(raw)}")
         return ()
     tiers: list[TierConfig] = []
     for i, item in enumerate(raw):
         v = read_table(item, f"tier[{i}]", TIER, problems)
-        agents = []
-        for j, agent in enumerate(v["agents"]):
-            problem = f"expected an email address, got {show(agent)}" if not isinstance(agent, str) else is_address(agent)
-            if problem:
-                problems.add(f"tier[{i}].agents[{j}]", problem)
-            else:
-                agents.append(agent.lower())
+        agents = _agents(v["agents"], f"tier[{i}].agents", problems, desk_address=desk_address)
         if v["name"] in {t.name for t in tiers}:
             problems.add(f"tier[{i}].name", f"duplicate tier name {show(v['name'])}")
         elif v["name"]:
