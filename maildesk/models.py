@@ -23,6 +23,9 @@ MailKind = Literal[
 #: Kinds that may open a new ticket when they thread nowhere.
 OPENS_TICKET: frozenset[str] = frozenset({"human", "auto-generated", "bulk"})
 
+#: The header every message the desk sends carries, with ``Desk.loop_id`` as its value.
+LOOP_HEADER = "X-Maildesk-Loop"
+
 
 @dataclass(frozen=True)
 class Origin:

@@ -44,7 +44,8 @@ INJECTIONS = [
     "=?utf-8?b?" + base64.b64encode(b"x\r\nBcc: v@x").decode() + "?=",
 ]
 NAMED_HEADERS = ["From", "To", "Subject", "Date", "Message-ID", "In-Reply-To", "References", "Reply-To",
-                 "Auto-Submitted", "X-Maildesk-Loop", "X-Maildesk-Ticket", "MIME-Version", "Content-Type"]
+                 "Auto-Submitted", "X-Auto-Response-Suppress", "X-Maildesk-Loop", "X-Maildesk-Ticket", "MIME-Version",
+                 "Content-Type"]
 
 
 def build(out: Outgoing = BASE, *, sender: Address = SENDER, smtputf8: bool = False) -> bytes:
@@ -80,6 +81,7 @@ def field_names(raw: bytes) -> list[str]:
     ("References", "<root@customer.example> <orig-1@customer.example>"),
     ("Reply-To", "support+12-c-abcdefghijklmnopqrst@desk.example"),
     ("Auto-Submitted", "auto-replied"),
+    ("X-Auto-Response-Suppress", "All"),
     ("X-Maildesk-Loop", LOOP),
     ("X-Maildesk-Ticket", "12"),
     ("MIME-Version", "1.0"),
@@ -103,6 +105,7 @@ def test_the_message_is_crlf_and_seven_bit_clean():
 def test_auto_submitted_follows_the_kind(kind, auto_submitted):
     msg = parse(build(replace(BASE, kind=kind, auto_submitted=auto_submitted)))
     assert msg.get("Auto-Submitted") == (auto_submitted or None)  # a relayed reply was written by a person
+    assert msg.get("X-Auto-Response-Suppress") == ("All" if auto_submitted else None)
 
 
 @pytest.mark.parametrize("changes, problem", [

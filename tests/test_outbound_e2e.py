@@ -28,7 +28,7 @@ CUSTOMER = "carol@customer.example"
 AGENTS = ("alice@example.test", "bob@example.test")
 TIERS = [{"name": "L1", "agents": list(AGENTS)}, {"name": "L2", "agents": ["carol@example.test"]}]
 NOTICE_HEADERS = {"from", "to", "subject", "date", "message-id", "in-reply-to", "references", "reply-to",
-                  "auto-submitted", "x-maildesk-loop", "x-maildesk-ticket", "mime-version", "content-type",
+                  "auto-submitted", "x-auto-response-suppress", "x-maildesk-loop", "x-maildesk-ticket", "mime-version", "content-type",
                   "content-transfer-encoding"}
 
 

@@ -9,11 +9,10 @@ from functools import cached_property
 
 from maildesk.intake.bounce import parse_bounce, ses_notification
 from maildesk.intake.mailview import MailView, content_param
-from maildesk.models import BounceReport, Classification, MailKind
+from maildesk.models import LOOP_HEADER, BounceReport, Classification, MailKind
 
 logger = logging.getLogger("maildesk.intake")
 
-LOOP_HEADER = "X-Maildesk-Loop"
 
 #: Sender local parts of delivery software, separators removed, with the spelling used in reasons.
 _DAEMONS = {

@@ -11,7 +11,7 @@ from email.utils import format_datetime
 
 from maildesk.clock import Clock, system_clock
 from maildesk.errors import MaildeskError
-from maildesk.models import Address
+from maildesk.models import LOOP_HEADER, Address
 
 #: The Auto-Submitted value each kind of notice carries (RFC 3834); "" for words a person wrote.
 AUTO_SUBMITTED: dict[str, str] = {
@@ -23,7 +23,6 @@ AUTO_SUBMITTED: dict[str, str] = {
     "resolution": "auto-generated",
     "receipt": "auto-generated",
 }
-LOOP_HEADER = "X-Maildesk-Loop"
 TICKET_HEADER = "X-Maildesk-Ticket"
 MAX_SUBJECT = 200  # characters of subject text before the [#ID] tag
 MAX_NAME = 120  # characters of a display name
@@ -262,7 +261,8 @@ def compose(out: Outgoing, *, sender: Address, loop_id: str, clock: Clock = syst
         *([_token_field("In-Reply-To", f"<{parent}>")] if parent else []),
         *([_field("References", [f"<{ref}>" for ref in chain])] if chain else []),
         _address_field("Reply-To", Address(out.reply_to), "reply-to"),
-        *([_token_field("Auto-Submitted", out.auto_submitted)] if out.auto_submitted else []),
+        *([_token_field("Auto-Submitted", out.auto_submitted),
+           _token_field("X-Auto-Response-Suppress", "All")] if out.auto_submitted else []),  # Exchange's OOF
         _text_field(LOOP_HEADER, loop),
         _token_field(TICKET_HEADER, str(out.ticket_id)),
         _token_field("MIME-Version", "1.0"),
