@@ -65,9 +65,9 @@ def drain(source: Source, runner: Runner, stop: threading.Event, stored: threadi
                 done.append(Settlement(work.raw.origin, quarantined=outcome.status == "quarantined"))
                 taken += outcome.status != "already"
         finally:
+            if done and stored is not None:
+                stored.set()  # committed: the notices may go while the mailbox is told
             _settle(source, store, done)
-        if done and stored is not None:
-            stored.set()
         if stop.is_set():
             break
     return taken
@@ -129,15 +129,27 @@ class OutboxWorker(threading.Thread):
         self.wake = wake or threading.Event()
 
     def run(self) -> None:
-        store = self.desk.open_store()
-        try:
-            while not self.stop.is_set():
-                self.wake.clear()
-                send_outbox(self.desk, store)
-                self.wake.wait(self.every)
+        backoff = Backoff()
+        while not self.stop.is_set():
+            try:
+                store = self.desk.open_store()
+            except StoreUnavailable as exc:
+                delay = backoff.next()
+                log.warning("outbox: %s; retrying in %.0f s", exc, delay)
+                self.stop.wait(delay)
+                continue
+            try:
+                self._serve(store)
+            finally:
+                store.close()
+            return
+
+    def _serve(self, store: Store) -> None:
+        while not self.stop.is_set():
+            self.wake.clear()
             send_outbox(self.desk, store)
-        finally:
-            store.close()
+            self.wake.wait(self.every)
+        send_outbox(self.desk, store)
 
 
 def _pool(desk: Desk) -> PreparePool | None:
@@ -204,6 +216,7 @@ def run_forever(desk: Desk, *, stop: threading.Event | None = None, outbox_every
     The outbox is sent whenever mail was taken in, and every ``outbox_every`` seconds for retries.
     """
     stop = stop or threading.Event()
+    desk.open_store().close()  # create or migrate the database once, before the workers race to
     pool = _pool(desk)  # shared by the mailboxes: it only takes on backlogs
     stored = threading.Event()  # mail was taken in: the outbox has notices to send now
     workers: list[threading.Thread] = [MailboxWorker(desk, cfg, stop, pool, stored=stored)

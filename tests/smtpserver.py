@@ -88,6 +88,7 @@ class _CountingSMTP(SMTP):
 
     async def smtp_EHLO(self, hostname: str) -> None:
         self._count()
+        self.owner.helo_names.append(hostname)
         await super().smtp_EHLO(hostname)
 
     async def smtp_HELO(self, hostname: str) -> None:
@@ -151,6 +152,7 @@ class SmtpTestServer:
         self.port = free_port()
         self.received: list[Received] = []
         self.connections = 0
+        self.helo_names: list[str] = []  # what each EHLO said
         self.auth_attempts: list[tuple[str, str, bool]] = []
         self._failures_left = fail_data
         self._slow_left = slow_data

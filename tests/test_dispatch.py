@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 from desktools import harness
-from maildesk.notify.dispatch import flush
+from maildesk.notify.dispatch import flush, open_transport
 from maildesk.notify.maildir_out import MaildirSender
 from maildesk.notify.smtp import SmtpSender, SmtpSettings
 
@@ -72,3 +72,24 @@ def test_maildir_transport_writes_each_notice_once(tmp_path):
     h.desk.clock.advance(days=1)
     flush(h.desk, h.store, MaildirSender(outbox))
     assert len(list((outbox / "new").iterdir())) == 2
+
+
+def test_the_configured_relay_is_reached_over_starttls_with_a_private_ca_and_our_helo_name(tmp_path,
+                                                                                           make_smtp_server):
+    server = make_smtp_server(starttls=True)
+    server.ca.cert_pem.write_to_path(str(tmp_path / "relay-ca.pem"))
+    h = harness(tmp_path, outbound={"kind": "smtp", "host": "127.0.0.1", "port": server.port,
+                                    "security": "starttls", "ca_file": "relay-ca.pem",
+                                    "helo_name": "desk.example.test"})
+    queue(h, 2)
+    assert flush(h.desk, h.store, open_transport(h.desk.config.outbound)) == {"sent": 2}
+    assert server.helo_names and set(server.helo_names) == {"desk.example.test"}
+
+
+def test_without_the_private_ca_the_relay_is_not_trusted(tmp_path, make_smtp_server):
+    server = make_smtp_server(starttls=True)
+    h = harness(tmp_path, outbound={"kind": "smtp", "host": "127.0.0.1", "port": server.port,
+                                    "security": "starttls"})
+    queue(h, 1)
+    assert flush(h.desk, h.store, open_transport(h.desk.config.outbound)) == {"postponed": 1}
+    assert "certificate" in h.store.outbox.list()[0].last_error.lower() and server.received == []

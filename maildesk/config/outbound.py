@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import ssl
 from dataclasses import dataclass
 from email import policy
 from pathlib import Path
@@ -27,6 +29,12 @@ class OutboundConfig:
     password_env: str = ""
     password_file: Path | None = None
     daily_auto_limit: int = 20
+    helo_name: str = ""  # the name given in EHLO; "" = this host's fully qualified name
+    ca_file: Path | None = None  # trust this CA (PEM) for the server's certificate, not the system's
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """The TLS settings for a private CA; None: the system trust store."""
+        return ssl.create_default_context(cafile=str(self.ca_file)) if self.ca_file else None
 
     def password(self) -> str:
         """The SMTP password from its configured source; '' without one."""
@@ -80,6 +88,8 @@ OUTBOUND = {
     "password_file": Option(str, ""),
     "from": Option(str, ""),
     "daily_auto_limit": Option(int, 20, in_range(0, 100_000)),
+    "helo_name": Option(str, ""),
+    "ca_file": Option(str, ""),
 }
 
 NOTIFY = {
@@ -107,6 +117,12 @@ def _sender(value: str, desk_name: str, desk_address: str, problems: Problems) -
     return Address(found[0].addr_spec.lower(), found[0].display_name)
 
 
+def is_host_name(value: str) -> bool:
+    """A DNS name or an address literal such as [192.0.2.1]: what EHLO may carry."""
+    return bool(re.fullmatch(r"\[[0-9A-Fa-f:.]+\]|(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
+                             r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?", value))
+
+
 def read_outbound(raw: Any, *, base: Path, data_dir: Path, desk_name: str, desk_address: str,
                   problems: Problems) -> OutboundConfig:
     v = read_table(raw, "outbound", OUTBOUND, problems)
@@ -115,12 +131,17 @@ def read_outbound(raw: Any, *, base: Path, data_dir: Path, desk_name: str, desk_
     check_password_source(raw, v, "outbound", problems)
     if v["username"] and not (v["password_env"] or v["password_file"]):
         problems.add("outbound.username", "a username needs a password source: password_env or password_file")
+    ca_file = base / v["ca_file"] if v["ca_file"] else None
+    if ca_file is not None and not ca_file.is_file():
+        problems.add("outbound.ca_file", f"file not found: {ca_file}")
+    if v["helo_name"] and not is_host_name(v["helo_name"]):
+        problems.add("outbound.helo_name", f"expected a host name, got {show(v['helo_name'])}")
     return OutboundConfig(
         kind=v["kind"], sender=_sender(v["from"], desk_name, desk_address, problems),
         path=base / v["path"] if v["path"] else data_dir / "outbox", host=v["host"],
         port=v["port"] or DEFAULT_PORTS.get(v["security"], 587), security=v["security"], username=v["username"],
         password_env=v["password_env"], password_file=base / v["password_file"] if v["password_file"] else None,
-        daily_auto_limit=v["daily_auto_limit"],
+        daily_auto_limit=v["daily_auto_limit"], helo_name=v["helo_name"], ca_file=ca_file,
     )
 
 

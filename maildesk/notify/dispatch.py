@@ -28,7 +28,8 @@ def open_transport(outbound: OutboundConfig) -> Transport:
         assert outbound.path is not None
         return MaildirSender(outbound.path)
     return SmtpSender(SmtpSettings(host=outbound.host, port=outbound.port, security=outbound.security,
-                                   username=outbound.username, password=outbound.password()))
+                                   username=outbound.username, password=outbound.password(),
+                                   tls_context=outbound.tls_context(), helo_name=outbound.helo_name))
 
 
 def flush(desk: Desk, store: Store, transport: Transport) -> Counter[str]:

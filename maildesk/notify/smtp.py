@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
+import socket
 import ssl
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
+from functools import lru_cache
 
 from aiosmtplib import (
     SMTP,
@@ -55,6 +57,12 @@ class SmtpSettings:
         if self.security not in SECURITY_MODES:
             raise ValueError(f"security must be one of {', '.join(SECURITY_MODES)}, "
                              f"got {self.security!r}")
+
+
+@lru_cache(maxsize=1)
+def this_host() -> str:
+    """This host's fully qualified name for EHLO, looked up once: a slow resolver costs one lookup."""
+    return socket.getfqdn()
 
 
 class _SessionFailed(MaildeskError):
@@ -163,7 +171,7 @@ class SmtpSender:
             tls = settings.tls_context or ssl.create_default_context()
         client = SMTP(hostname=settings.host, port=settings.port, timeout=settings.timeout,
                       use_tls=settings.security == "ssl", start_tls=False, tls_context=tls,
-                      local_hostname=settings.helo_name or None)
+                      local_hostname=settings.helo_name or this_host())
         try:
             await client.connect()
             self.connections += 1
