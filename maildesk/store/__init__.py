@@ -74,13 +74,34 @@ class Store:
 
     @contextmanager
     def atomic(self) -> Iterator[Store]:
-        """One transaction; temporary SQLite failures surface as StoreUnavailable."""
+        """One transaction (a savepoint when nested); temporary SQLite failures surface as StoreUnavailable.
+
+        The outermost one takes the write lock at once (``BEGIN IMMEDIATE``), waiting up to the
+        busy timeout for other writers: a transaction that read first and wrote later could
+        instead fail at once when another connection (the outbox, another mailbox) wrote between.
+        """
         try:
-            with self.db.atomic():
-                yield self
+            if self.db.conn.in_transaction:
+                with self.db.atomic():
+                    yield self
+            else:
+                with self._immediate():
+                    yield self
         except sqlite3.OperationalError as exc:
             if is_temporary(exc):
                 raise StoreUnavailable(str(exc)) from exc
+            raise
+
+    @contextmanager
+    def _immediate(self) -> Iterator[None]:
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
 
     def sync(self) -> None:
