@@ -15,10 +15,12 @@ import argparse
 import base64
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,15 +97,35 @@ def parse_only(maildir: Path) -> None:
     print(count)
 
 
-def timed(cmd: list[str], cwd: Path) -> tuple[float, int]:
-    """Run a command; return wall seconds and its own peak RSS in KiB."""
+def timed(cmd: list[str], cwd: Path, log: Path | None = None) -> tuple[float, int]:
+    """Run a command (its stderr to ``log``); return wall seconds and its own peak RSS in KiB."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    err = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err)
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
+    if log:
+        err.close()  # type: ignore[union-attr]
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{' '.join(cmd)} failed")
     return elapsed, usage.ru_maxrss
+
+
+def sending(log: Path) -> tuple[int, float]:
+    """From ``run --once``'s log: notices sent, and seconds from the end of intake to the last send."""
+    stamps, sent = {}, 0
+    for line in log.read_text(errors="replace").splitlines():
+        at = line[:23]
+        if "message(s) taken in" in line:
+            stamps["taken"] = at
+        elif "maildesk.daemon: outbox:" in line and " sent" in line:
+            stamps["sent"] = at
+            sent += sum(int(n) for n, what in re.findall(r"(\d+) (\w+)", line.split("outbox:", 1)[1])
+                        if what == "sent")
+    if "taken" not in stamps or "sent" not in stamps:
+        return 0, 0.0
+    parse = lambda s: datetime.strptime(s, "%Y-%m-%d %H:%M:%S,%f")  # noqa: E731
+    return sent, (parse(stamps["sent"]) - parse(stamps["taken"])).total_seconds()
 
 
 def main() -> None:
@@ -130,11 +152,16 @@ def main() -> None:
     size = generate(args.n, site / "var" / "inbox")
     print(f"generated {args.n} messages, {size / 1e6:.1f} MB, in {site / 'var' / 'inbox'}")
     parse_s, parse_rss = timed([sys.executable, __file__, "--parse-only", str(site / "var" / "inbox")], site)
-    run_s, run_rss = timed([*maildesk, "run", "--once"], site)
+    run_s, run_rss = timed([*maildesk, "run", "--once"], site, log=site / "run.log")
     parse_rate, run_rate = args.n / parse_s, args.n / run_s
     print(f"parse-only : {parse_rate:8.0f} msg/s  ({parse_s:.1f} s)  peak RSS {parse_rss / 1024:.0f} MiB")
     print(f"run --once : {run_rate:8.0f} msg/s  ({run_s:.1f} s)  peak RSS {run_rss / 1024:.0f} MiB")
     print(f"ratio      : {run_rate / parse_rate:.2f} of parse-only throughput")
+    sent, sending_s = sending(site / "run.log")
+    if sent:
+        print(f"of which   : {sending_s:.1f} s sending {sent} notices after the intake "
+              f"(intake alone: {args.n / (run_s - sending_s):.0f} msg/s, "
+              f"{args.n / (run_s - sending_s) / parse_rate:.2f} of parse-only)")
     db = site / "var" / "maildesk.db"
     print(f"database   : {db.stat().st_size / 1e6:.1f} MB")
     if not args.keep:
