@@ -92,8 +92,12 @@ def test_tickets_filters_show_and_export(site):
     for key in ("id", "message_id", "direction", "sender", "date", "subject", "body_text", "new_text",
                 "thread_reason", "attachments"):
         assert key in msg
+    (notice,) = shown["notices"]  # the acknowledgement, written to the outbox Maildir
+    assert (notice["kind"], notice["recipient"], notice["status"]) == ("acknowledgement", "carol@customer.example",
+                                                                       "sent")
     human = invoke("tickets", "show", "1", config=site).output
     assert "Ticket #1: Printer on floor 3 is jammed" in human
+    assert "acknowledgement to carol@customer.example: sent" in human
     lines = invoke("export", config=site).output.splitlines()
     assert [json.loads(line) for line in lines] == [shown]
     missing = CliRunner().invoke(cli, ["--config", str(site), "tickets", "show", "99"])

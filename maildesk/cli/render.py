@@ -36,6 +36,10 @@ def ticket_detail(t: dict[str, Any]) -> str:
     lines += ["", "events:"]
     lines += [f"  {e['at'][:19]} {e['actor']}: {e['kind']} {e['old'] or ''} -> {e['new'] or ''}".rstrip()
               for e in t["events"]]
+    lines += ["", "notices:"]
+    lines += [f"  {n['created_at'][:19]} {n['kind']} to {n['recipient']}: {n['status']}"
+              + (f" ({_short(n['last_error'], 60)})" if n["last_error"] and n["status"] != "sent" else "")
+              for n in t.get("notices", ())]
     return "\n".join(lines)
 
 

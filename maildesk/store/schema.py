@@ -185,3 +185,9 @@ def outbox(db: Database) -> None:
             since TEXT NOT NULL
         );
         """)
+
+
+@migrations(name="0003_outbox_by_ticket")
+def outbox_by_ticket(db: Database) -> None:
+    """`tickets show` lists a ticket's notices."""
+    _run(db, "CREATE INDEX outbox_ticket ON outbox(ticket_id, id)")

@@ -58,8 +58,12 @@ def _messages(db: Database, ticket_id: int) -> list[dict[str, Any]]:
     return messages
 
 
+_NOTICE_COLUMNS = ("id", "kind", "recipient", "message_id", "status", "attempts", "last_error", "created_at",
+                   "sent_at")
+
+
 def show_ticket(db: Database, ticket_id: int) -> dict[str, Any]:
-    """One ticket with participants, messages (with attachments) and events."""
+    """One ticket with participants, messages (with attachments), events and the notices sent about it."""
     rows = _rows(db, f"SELECT {', '.join(_TICKET_COLUMNS)} FROM tickets WHERE id = ?", [ticket_id], _TICKET_COLUMNS)
     if not rows:
         raise NotFound(f"no ticket {ticket_id}")
@@ -73,6 +77,8 @@ def show_ticket(db: Database, ticket_id: int) -> dict[str, Any]:
     for e in events:
         e["detail"] = json.loads(e["detail"])
     ticket["events"] = events
+    ticket["notices"] = _rows(db, f"SELECT {', '.join(_NOTICE_COLUMNS)} FROM outbox WHERE ticket_id = ? ORDER BY id",
+                              [ticket_id], _NOTICE_COLUMNS)
     return ticket
 
 
