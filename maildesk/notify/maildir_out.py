@@ -71,6 +71,6 @@ class MaildirSender:
             detail = f"cannot write to Maildir {self.path}: {exc.strerror or exc}"
             log.error("delivery %d: %s", delivery.key, detail)
             return DeliveryResult(delivery.key, "temporary", None, detail)
-        log.info("delivery %d written to %s for %s", delivery.key, new,
+        log.debug("delivery %d written to %s for %s", delivery.key, new,
                  ", ".join(delivery.recipients))
         return DeliveryResult(delivery.key, "sent", None, f"written to {new}")
