@@ -1,0 +1,90 @@
+"""Refuse rule patterns that can backtrack catastrophically, by walking the parsed regular expression."""
+
+from __future__ import annotations
+
+import re
+from re import _constants as sre  # the stdlib's own regex parser (sre_parse before 3.11)
+from re import _parser as sre_parse
+from typing import Any
+
+MAX_PATTERN = 1000  # characters
+
+_REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT)
+_NESTED = ("a repeated group contains another variable repeat (like (a+)+ or (\\w*)*), which can take "
+           "exponential time on some input: rewrite it without the nested quantifier")
+_OVERLAP = ("a repeated alternation has choices that can match the same text (like (a|aa)+ or (x|)*), which "
+            "can take exponential time on some input: make the choices distinct")
+
+
+def check_pattern(pattern: str) -> str | None:
+    """A problem with ``pattern`` when it is too long or can backtrack catastrophically; None when it is safe."""
+    if len(pattern) > MAX_PATTERN:
+        return f"pattern is {len(pattern)} characters long, more than {MAX_PATTERN}"
+    try:
+        parsed = sre_parse.parse(pattern)
+    except re.error as exc:
+        return f"invalid regex: {exc}"
+    return _walk(list(parsed), inside=False)
+
+
+def _walk(items: list[tuple[Any, Any]], *, inside: bool) -> str | None:
+    """``inside``: these items are repeated more than once by an enclosing quantifier."""
+    for op, av in items:
+        problem = None
+        if op in _REPEATS:
+            low, high, sub = av
+            if inside and low != high:
+                return _NESTED
+            problem = _walk(list(sub), inside=inside or high > 1)
+        elif op is sre.BRANCH:
+            alternatives = [list(alt) for alt in av[1]]
+            if inside and _overlapping(alternatives):
+                return _OVERLAP
+            problem = next((p for alt in alternatives if (p := _walk(alt, inside=inside))), None)
+        else:
+            problem = next((p for sub in _children(op, av) if (p := _walk(list(sub), inside=inside))), None)
+        if problem:
+            return problem
+    return None
+
+
+def _children(op: Any, av: Any) -> list[Any]:
+    """The sub-patterns of a group, look-around or conditional; other items have none."""
+    if op is sre.SUBPATTERN:
+        return [av[3]]
+    if op is sre.ATOMIC_GROUP:
+        return [av]
+    if op in (sre.ASSERT, sre.ASSERT_NOT):
+        return [av[1]]
+    if op is sre.GROUPREF_EXISTS:
+        return [sub for sub in av[1:] if sub is not None]
+    return []
+
+
+def _overlapping(alternatives: list[list[tuple[Any, Any]]]) -> bool:
+    """One choice is plain text (maybe empty) that another choice starts with."""
+    prefixes = [_literal_prefix(alt) for alt in alternatives]
+    for i, (text, whole) in enumerate(prefixes):
+        if whole and any(other.startswith(text) for j, (other, _) in enumerate(prefixes) if j != i):
+            return True
+    return False
+
+
+def _literal_prefix(items: list[tuple[Any, Any]]) -> tuple[str, bool]:
+    """The plain text an alternative starts with, and whether that text is all of it."""
+    chars = []
+    for op, av in items:
+        if op is not sre.LITERAL:
+            return "".join(chars), False
+        chars.append(chr(av))
+    return "".join(chars), True
+
+
+def compile_pattern(text: str) -> tuple[re.Pattern[str] | None, str | None]:
+    """A rule's pattern compiled, or the problem with it: invalid, too long, or unsafe."""
+    try:
+        pattern = re.compile(text)
+    except re.error as exc:
+        return None, f"invalid regex: {exc}"
+    problem = check_pattern(text)
+    return (None, f"unsafe regex: {problem}") if problem else (pattern, None)
