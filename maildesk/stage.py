@@ -10,6 +10,7 @@ from maildesk.models import Classification, ParsedMessage, RawMessage, ThreadDec
 
 if TYPE_CHECKING:  # the desk needs the config, which needs intake's limits: no import cycle at run time
     from maildesk.desk import Desk
+    from maildesk.routing.model import Decision
     from maildesk.store import Store
 
 
@@ -32,6 +33,7 @@ class Work:
     parsed: ParsedMessage | None = None
     new_text: str = ""
     classification: Classification | None = None
+    route: Decision | None = None  # where the message would go if it opens a ticket
     thread: ThreadDecision | None = None
     ticket_id: int | None = None
     message_pk: int | None = None

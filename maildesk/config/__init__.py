@@ -22,6 +22,8 @@ from maildesk.config.outbound import (
 from maildesk.config.schema import Option, Problems, in_range, is_address, is_name, non_empty, one_of, read_table, show
 from maildesk.errors import ConfigError
 from maildesk.intake.limits import Limits
+from maildesk.config.routing import read_routing
+from maildesk.routing.model import RoutingConfig
 
 ENV_VAR = "MAILDESK_CONFIG"
 DEFAULT_FILE = "maildesk.toml"
@@ -73,6 +75,10 @@ class Config:
     notify: NotifyConfig = NotifyConfig()
     tiers: tuple[TierConfig, ...] = ()
     intake_workers: int = 0  # processes for the pure intake steps; 0 = in the daemon itself
+    routing: RoutingConfig = RoutingConfig()
+
+    def tier(self, name: str) -> TierConfig | None:
+        return next((t for t in self.tiers if t.name == name), None)
 
     @property
     def embedded(self) -> bool:
@@ -122,7 +128,7 @@ def _workers(value: Any) -> str | None:
 
 INTAKE = {"workers": Option((str, int), "auto", _workers)}
 
-TOP = {"desk", "mailbox", "limits", "intake", "outbound", "notify", "tier"}
+TOP = {"desk", "mailbox", "limits", "intake", "outbound", "notify", "tier", "routing", "rule"}
 
 
 def _mailbox(raw: Any, index: int, base: Path, problems: Problems) -> MailboxConfig | None:
@@ -178,11 +184,12 @@ def build(data: dict[str, Any], *, base: Path, source: Path | None) -> Config:
                              desk_address=desk.address, problems=problems)
     notify = read_notify(data.get("notify", {}), base=base, problems=problems)
     tiers = read_tiers(data.get("tier"), problems, desk_address=desk.address)
+    routing = read_routing(data, tiers=tiers, problems=problems, mailboxes=names)
     if problems:
         (key, problem), *more = problems.items
         raise ConfigError(key, problem, more=tuple(more))
     return Config(desk=desk, mailboxes=tuple(b for b in boxes if b), limits=limits, source=source,
-                  outbound=outbound, notify=notify, tiers=tiers,
+                  outbound=outbound, notify=notify, tiers=tiers, routing=routing,
                   intake_workers=default_workers() if workers == "auto" else workers)
 
 

@@ -52,6 +52,7 @@ class NotifyConfig:
 class TierConfig:
     name: str
     agents: tuple[str, ...] = ()
+    assign: str = ""  # how new tickets get an owner: "" (agents take them), "round-robin", "least-open"
 
 
 def check_password_source(raw: Any, values: dict[str, Any], where: str, problems: Problems) -> None:
@@ -101,6 +102,7 @@ NOTIFY = {
 TIER = {
     "name": Option(str, check=is_name),
     "agents": Option(list, []),
+    "assign": Option(str, "", one_of("", "round-robin", "least-open")),
 }
 
 
@@ -191,5 +193,7 @@ def read_tiers(raw: Any, problems: Problems, *, desk_address: str | None = None)
         if v["name"] in {t.name for t in tiers}:
             problems.add(f"tier[{i}].name", f"duplicate tier name {show(v['name'])}")
         elif v["name"]:
-            tiers.append(TierConfig(v["name"], tuple(agents)))
+            if v["assign"] and not agents:
+                problems.add(f"tier[{i}].assign", f"{show(v['assign'])} needs agents to assign to")
+            tiers.append(TierConfig(v["name"], tuple(agents), v["assign"]))
     return tuple(tiers)

@@ -1,12 +1,14 @@
 """Intake: turn raw mail into a threaded, classified message on a ticket.
 
 The steps run in this order; each is a small class with a ``name`` and ``process``.
+Routing's pure step runs between the two groups (see ``maildesk.pipeline.PIPELINE``).
 """
 
 from __future__ import annotations
 
 from maildesk.intake.steps import CheckLimits, Classify, Dedupe, Parse, Record, Screen, Thread
 
-INTAKE_STEPS = (CheckLimits(), Parse(), Classify(), Dedupe(), Thread(), Screen(), Record())
+INTAKE_PREPARE = (CheckLimits(), Parse(), Classify())  # pure: may run in worker processes
+INTAKE_STEPS = (Dedupe(), Thread(), Screen(), Record())  # in the message's transaction
 
-__all__ = ["INTAKE_STEPS"]
+__all__ = ["INTAKE_PREPARE", "INTAKE_STEPS"]

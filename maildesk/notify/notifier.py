@@ -79,10 +79,12 @@ class Notifier:
         return None
 
     def queue(self, *, kind: str, ticket_id: int, to: Address, role: str, context: Mapping[str, Any],
-              parent: Parent = Parent()) -> int | None:
-        """Queue one notice; a broken template or address is logged on the ticket, never fatal."""
+              parent: Parent = Parent(), template: str | None = None) -> int | None:
+        """Queue one notice (from the ``template`` family in place of ``kind``'s own files, when given);
+        a broken template or address is logged on the ticket, never fatal."""
         try:
-            return self._queue(kind=kind, ticket_id=ticket_id, to=to, role=role, context=context, parent=parent)
+            return self._queue(kind=kind, ticket_id=ticket_id, to=to, role=role, context=context, parent=parent,
+                               template=template)
         except MaildeskError as exc:
             log.error("ticket %s: %s notice to %s not queued: %s", ticket_id, kind, to.addr, exc)
             self.ctx.store.tickets.event(ticket_id, at=self.ctx.desk.clock(), actor="system", kind="notice-failed",
@@ -90,13 +92,14 @@ class Notifier:
             return None
 
     def _queue(self, *, kind: str, ticket_id: int, to: Address, role: str, context: Mapping[str, Any],
-               parent: Parent) -> int:
+               parent: Parent, template: str | None) -> int:
         desk, store = self.ctx.desk, self.ctx.store
         outbound = desk.config.outbound
         assert outbound is not None
         token_address = reply_address(desk.address, make_token(desk.secret, ticket_id, role))
         rendered = self.templates.render(kind, {**context, "reply_address": token_address,
-                                                "recipient": {"address": to.addr, "name": to.name}})
+                                                "recipient": {"address": to.addr, "name": to.name}},
+                                         family=template)
         auto_submitted = AUTO_SUBMITTED.get(kind, "auto-generated")
         out = Outgoing(
             ticket_id=ticket_id, kind=kind, to=to, subject=rendered.subject, text=rendered.text, html=rendered.html,

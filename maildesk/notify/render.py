@@ -57,7 +57,7 @@ _SAMPLE_MESSAGE: dict[str, object] = {
 SAMPLE_CONTEXT: Mapping[str, object] = MappingProxyType({
     "desk": {"name": "Example Support", "address": "support@example.test"},
     "ticket": {"id": 123, "subject": "Cannot log in after password reset", "status": "open", "tier": "L1",
-               "priority": "normal", "requester": "dana@customer.example",
+               "priority": "normal", "requester": "dana@customer.example", "assignee": "alice@example.test",
                "created_at": "2024-05-02T09:14:05+00:00"},
     "recipient": {"address": "dana@customer.example", "name": "Dana Reyes"},
     "reply_address": "support+123-c-0123456789abcdef0123@example.test",
@@ -122,21 +122,27 @@ class Templates:
             auto_reload=False)  # templates are read once per process: restart to pick up edits
         self.env.filters.update(duration=duration, when=when, paragraphs=paragraphs)
 
-    def render(self, name: str, context: Mapping[str, object]) -> Rendered:
-        """Subject (one line), text and optional HTML of notice ``name``; raises TemplateError."""
+    def render(self, name: str, context: Mapping[str, object], *, family: str | None = None) -> Rendered:
+        """Subject (one line), text and optional HTML of notice ``name``; raises TemplateError.
+
+        ``family`` names other files to use (``FAMILY.subject.j2``...), e.g. a routing rule's own
+        acknowledgement; they get exactly the variables notice ``name`` gets.
+        """
         if name not in NOTICES:
             raise TemplateError(_unknown(name), template=name)
         variables = _screen(name, context)
-        subject = self._render(f"{name}.subject.j2", variables) or ""
-        text = self._render(f"{name}.txt.j2", variables) or ""
-        html = self._render(f"{name}.html.j2", variables, optional=True)
+        files = family or name
+        subject = self._render(f"{files}.subject.j2", variables) or ""
+        text = self._render(f"{files}.txt.j2", variables) or ""
+        html = self._render(f"{files}.html.j2", variables, optional=True)
         return Rendered(subject=one_line(subject), text=text, html=html if html and html.strip() else None)
 
-    def check(self) -> list[str]:
-        """Every problem found by rendering each file of each notice with its sample context."""
-        problems = self._check_directory()
-        for name in NOTICES:
-            variables = _screen(name, sample_context(name))
+    def check(self, families: Mapping[str, str] = MappingProxyType({})) -> list[str]:
+        """Every problem found by rendering each file of each notice with its sample context;
+        ``families`` maps extra template families (a rule's ``then.template``) to the notice they stand for."""
+        problems = self._check_directory(families)
+        for name, notice in [*((n, n) for n in NOTICES), *families.items()]:
+            variables = _screen(notice, sample_context(notice))
             for part in PARTS:
                 file = f"{name}.{part}.j2"
                 try:
@@ -148,12 +154,12 @@ class Templates:
                     problems.append(f"template {self._path_of(file)}: renders to nothing")
         return problems
 
-    def _check_directory(self) -> list[str]:
+    def _check_directory(self, families: Mapping[str, str]) -> list[str]:
         if self.override_dir is None:
             return []
         if not self.override_dir.is_dir():
             return [f"templates directory {self.override_dir} does not exist"]
-        known = {f"{n}.{p}.j2" for n in NOTICES for p in PARTS}
+        known = {f"{n}.{p}.j2" for n in (*NOTICES, *families) for p in PARTS}
         return [f"template {path}: not a notice template (expected NAME.subject.j2, NAME.txt.j2 or NAME.html.j2 "
                 f"with NAME one of {', '.join(NOTICES)}; shared pieces start with '_')"
                 for path in sorted(self.override_dir.glob("*.j2"))

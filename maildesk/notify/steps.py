@@ -54,12 +54,13 @@ class Acknowledge:
             log.info("ticket %s: no acknowledgement to %s (%s)", work.ticket_id, parsed.sender.addr, why_not)
             return work
         notifier.queue(kind="acknowledgement", ticket_id=work.ticket_id, to=parsed.sender, role=CUSTOMER_ROLE,
-                       context=ticket_context(ctx, work.ticket_id), parent=Parent.of(parsed))
+                       context=ticket_context(ctx, work.ticket_id), parent=Parent.of(parsed),
+                       template=work.route.template if work.route else None)
         return work
 
 
 class AlertTier:
-    """Each agent of the new ticket's tier gets an alert with a reply address of their own."""
+    """The new ticket's owner, or else each agent of its tier, gets an alert with a reply address of their own."""
 
     name = "alert"
     pure = False
@@ -72,9 +73,11 @@ class AlertTier:
         parsed = work.need_parsed()
         context = ticket_context(ctx, work.ticket_id)
         context["message"] = message_context(parsed, work.new_text)
-        tier = next((t for t in ctx.desk.config.tiers if t.name == context["ticket"]["tier"]), None)
+        ticket = context["ticket"]
+        tier = ctx.desk.config.tier(ticket["tier"])
+        agents = (ticket["assignee"],) if ticket.get("assignee") else tier.agents if tier else ()
         notifier = Notifier(ctx)
-        for agent in tier.agents if tier else ():
+        for agent in agents:
             if why_not := notifier.may_auto_answer(agent, capped=False):
                 log.warning("ticket %s: no alert to %s (%s)", work.ticket_id, agent, why_not)
                 continue

@@ -14,6 +14,7 @@ from sqlite_utils import Database
 from maildesk.errors import StoreUnavailable
 from maildesk.store.ledger import LedgerStore
 from maildesk.store.outbox import OutboxStore
+from maildesk.store.queues import QueueStore
 from maildesk.store.quarantine import QuarantineStore
 from maildesk.store.schema import migrations
 from maildesk.store.tickets import TicketStore
@@ -45,6 +46,7 @@ class Store:
         self.tickets = TicketStore(db)
         self.quarantine = QuarantineStore(db)
         self.outbox = OutboxStore(db)
+        self.queues = QueueStore(db)
 
     @classmethod
     def open(cls, path: Path | str, *, busy_timeout_ms: int = 5000) -> Store:

@@ -191,3 +191,23 @@ def outbox(db: Database) -> None:
 def outbox_by_ticket(db: Database) -> None:
     """`tickets show` lists a ticket's notices."""
     _run(db, "CREATE INDEX outbox_ticket ON outbox(ticket_id, id)")
+
+
+@migrations(name="0004_routing")
+def routing(db: Database) -> None:
+    """Tags, the SLA policy name, per-tier assignment state, and the index behind the queues."""
+    _run(db, """
+        ALTER TABLE tickets ADD COLUMN sla TEXT;
+        CREATE TABLE ticket_tags (
+            ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+            tag TEXT NOT NULL,
+            PRIMARY KEY (ticket_id, tag)
+        );
+        CREATE INDEX ticket_tags_tag ON ticket_tags(tag);
+        CREATE TABLE tier_rotation (
+            tier TEXT PRIMARY KEY,
+            last_agent TEXT NOT NULL
+        );
+        CREATE INDEX tickets_queue ON tickets(tier, status, created_at);
+        CREATE INDEX tickets_assignee ON tickets(assignee, status) WHERE assignee IS NOT NULL
+        """)

@@ -70,7 +70,7 @@ class TicketStore:
 
     def summary(self, ticket_id: int) -> dict[str, object]:
         """The fields notices show about a ticket."""
-        keys = ("id", "subject", "status", "tier", "priority", "requester", "created_at")
+        keys = ("id", "subject", "status", "tier", "priority", "requester", "assignee", "created_at")
         row = self.conn.execute(f"SELECT {', '.join(keys)} FROM tickets WHERE id = ?", [ticket_id]).fetchone()
         return dict(zip(keys, row)) if row else {}
 

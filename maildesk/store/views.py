@@ -10,7 +10,7 @@ from sqlite_utils import Database
 
 from maildesk.errors import NotFound
 
-_TICKET_COLUMNS = ("id", "subject", "requester", "status", "tier", "priority", "assignee", "mailbox",
+_TICKET_COLUMNS = ("id", "subject", "requester", "status", "tier", "priority", "assignee", "sla", "mailbox",
                    "created_at", "updated_at", "message_count")
 _MESSAGE_COLUMNS = ("id", "message_id", "direction", "sender", "sender_name", "recipients", "date", "subject",
                     "body_text", "new_text", "kind", "kind_reasons", "thread_reason", "thread_detail", "mailbox",
@@ -68,6 +68,8 @@ def show_ticket(db: Database, ticket_id: int) -> dict[str, Any]:
     if not rows:
         raise NotFound(f"no ticket {ticket_id}")
     ticket = rows[0]
+    ticket["tags"] = [r[0] for r in db.execute("SELECT tag FROM ticket_tags WHERE ticket_id = ? ORDER BY tag",
+                                               [ticket_id])]
     ticket["participants"] = _rows(
         db, "SELECT address, name, role, added_at FROM participants WHERE ticket_id = ? ORDER BY added_at, address",
         [ticket_id], ("address", "name", "role", "added_at"))
