@@ -33,7 +33,7 @@ from imapserver import DovecotServer, find_dovecot  # noqa: E402
 from smtpserver import Received, SmtpTestServer  # noqa: E402
 
 from maildesk.config import build  # noqa: E402
-from maildesk.daemon import run_forever  # noqa: E402
+from maildesk.service import run_forever  # noqa: E402
 from maildesk.desk import Desk  # noqa: E402
 from maildesk.tokens import write_secret  # noqa: E402
 

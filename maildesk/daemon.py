@@ -1,12 +1,9 @@
-"""The daemon: one worker per mailbox draining mail into the pipeline, with backoff and clean shutdown."""
+"""The daemon's workers: one per mailbox draining mail into the pipeline, one sending the outbox."""
 
 from __future__ import annotations
 
 import logging
-import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from maildesk.config import MailboxConfig
@@ -83,7 +80,7 @@ def run_once(desk: Desk, *, mailboxes: tuple[MailboxConfig, ...] | None = None) 
     failed = 0
     stop = threading.Event()
     store = desk.open_store()
-    pool = _pool(desk)
+    pool = prepare_pool(desk)
     try:
         runner = Runner(Context(desk, store), pool=pool)
         for cfg in mailboxes or desk.config.mailboxes:
@@ -163,7 +160,7 @@ class OutboxWorker(threading.Thread):
                 self.stop.wait(delay)
 
 
-def _pool(desk: Desk) -> PreparePool | None:
+def prepare_pool(desk: Desk) -> PreparePool | None:
     workers = desk.config.intake_workers
     return PreparePool(desk, workers=workers) if workers > 0 else None
 
@@ -204,49 +201,3 @@ class MailboxWorker(threading.Thread):
         finally:
             source.close()
             store.close()
-
-
-@contextmanager
-def _signals(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM and SIGINT ask the workers to finish the current message and stop."""
-    def handler(signum: int, _frame: object) -> None:
-        log.info("received %s: finishing the current message", signal.Signals(signum).name)
-        stop.set()
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-
-
-def run_forever(desk: Desk, *, stop: threading.Event | None = None, outbox_every: float = 2.0) -> None:
-    """Serve every mailbox until stopped; returns after all workers finished.
-
-    The outbox is sent whenever mail was taken in, and every ``outbox_every`` seconds for retries.
-    """
-    stop = stop or threading.Event()
-    desk.open_store().close()  # create or migrate the database once, before the workers race to
-    pool = _pool(desk)  # shared by the mailboxes: it only takes on backlogs
-    stored = threading.Event()  # mail was taken in: the outbox has notices to send now
-    workers: list[threading.Thread] = [MailboxWorker(desk, cfg, stop, pool, stored=stored)
-                                       for cfg in desk.config.mailboxes]
-    workers.append(OutboxWorker(desk, stop, wake=stored, every=outbox_every))
-    with _signals(stop) if threading.current_thread() is threading.main_thread() else _nothing():
-        for w in workers:
-            w.start()
-        log.info("serving %d mailbox(es)", len(workers))
-        while any(w.is_alive() for w in workers) and not stop.is_set():
-            stop.wait(0.5)
-        stop.set()
-        stored.set()
-        for w in workers:
-            w.join()
-        if pool is not None:
-            pool.close()
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield

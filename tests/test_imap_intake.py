@@ -13,7 +13,8 @@ import pytest
 
 from desktools import harness
 from mailfactory import make_message, message_id_of
-from maildesk.daemon import drain, run_forever
+from maildesk.daemon import drain
+from maildesk.service import run_forever
 from maildesk.errors import MailboxError
 from maildesk.mailbox.imap import ImapSource
 from maildesk.store import views

@@ -9,7 +9,8 @@ from datetime import datetime, timezone
 import click
 
 from maildesk.cli.state import State
-from maildesk.daemon import run_forever, run_once
+from maildesk.daemon import run_once
+from maildesk.service import run_forever
 from maildesk.desk import Desk
 from maildesk.errors import ConfigError, StoreUnavailable
 from maildesk.models import Origin, RawMessage
