@@ -304,3 +304,58 @@ def test_check_config_warns_about_a_tier_nobody_works_in(tmp_path):
     result = CliRunner().invoke(cli, ["--config", str(path), "check-config"])
     assert result.exit_code == 0 and "ok:" in result.output
     assert result.stderr.splitlines() == ["warning: tier[1].agents: tier L2 has no agents, so nobody gets its alerts"]
+
+
+RULES_TOML = '''
+[[tier]]
+name = "L1"
+agents = ["alice@example.test"]
+[[tier]]
+name = "L2"
+agents = ["carol@example.test"]
+
+[[rule]]
+name = "outages"
+if.subject_matches = '(?i)\\boutage\\b'
+if.body_matches = '(?i)production'
+then.tier = "L2"
+then.priority = "urgent"
+'''
+
+
+def test_rules_test_explains_each_rule_and_changes_nothing(site, tmp_path):
+    site.write_text(site.read_text() + RULES_TOML)
+    eml = tmp_path / "outage.eml"
+    eml.write_bytes(make_message(subject="Outage in Berlin", body="production is down\n"))
+    human = invoke("rules", "test", str(eml), config=site).output
+    assert "✓  outages: matched" in human and "decision: tier L2, priority urgent" in human
+    other = tmp_path / "other.eml"
+    other.write_bytes(make_message(subject="Outage in Berlin", body="only the test system\n"))
+    result = json.loads(invoke("rules", "test", str(other), "--json", config=site).output)
+    (rule,) = result["rules"]
+    assert not rule["matched"] and [c["held"] for c in rule["conditions"]] == [True, False]
+    assert rule["conditions"][1]["key"] == "body_matches"
+    assert result["decision"]["tier"] == "L1" and result["decision"]["rules"] == []
+    assert json.loads(invoke("tickets", "list", "--json", config=site).output) == []
+
+
+def test_queue_lists_each_tiers_open_tickets_oldest_first(site):
+    site.write_text(site.read_text() + RULES_TOML)
+    drop(site, "1.eml", make_message(subject="Printer jammed"))
+    drop(site, "2.eml", make_message(subject="Outage!", body="production stopped\n", sender="ops@shop.example"))
+    invoke("run", "--once", config=site)
+    queues = json.loads(invoke("queue", "--json", config=site).output)
+    assert [t["subject"] for t in queues["L1"]] == ["Printer jammed"]
+    (outage,) = queues["L2"]
+    assert outage["priority"] == "urgent" and outage["assignee"] is None and outage["age_seconds"] >= 0
+    human = invoke("queue", "L2", config=site).output
+    assert human.startswith("L2: 1 open") and "urgent" in human and "unassigned" in human
+    assert CliRunner().invoke(cli, ["--config", str(site), "queue", "L9"]).exit_code == 1
+    shown = invoke("tickets", "show", str(outage["id"]), config=site).output
+    assert 'routed by: rule "outages"' in shown
+
+
+def test_check_config_names_the_broken_rule(site):
+    site.write_text(site.read_text() + RULES_TOML.replace("(?i)production", "(?i)produc(tion"))
+    result = CliRunner().invoke(cli, ["--config", str(site), "check-config"])
+    assert result.exit_code == 2 and "rule[0].if.body_matches" in result.output and '"outages"' in result.output

@@ -12,6 +12,7 @@ from maildesk.cli.admin import check_config, init
 from maildesk.cli.mail import deliver, run
 from maildesk.cli.outbox import outbox
 from maildesk.cli.records import export, quarantine, tickets
+from maildesk.cli.routing import queue, rules
 from maildesk.cli.state import State
 
 EXIT_CONFIG = 2
@@ -30,7 +31,7 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
     ctx.obj = State(config_path)
 
 
-for command in (init, check_config, run, deliver, tickets, quarantine, outbox, export):
+for command in (init, check_config, run, deliver, tickets, quarantine, outbox, queue, rules, export):
     cli.add_command(command)
 
 

@@ -53,7 +53,9 @@ def check_config(state: State) -> None:
             config.outbound.password()
         except ConfigError as exc:
             problems.extend(exc.problems)
-    problems.extend(("notify.templates_dir", p) for p in Templates(override_dir=config.notify.templates_dir).check())
+    families = {r.actions.template: "acknowledgement" for r in config.routing.rules if r.actions.template}
+    templates = Templates(override_dir=config.notify.templates_dir)
+    problems.extend(("notify.templates_dir", p) for p in templates.check(families))
     if problems:
         (key, problem), *more = problems
         fail_config(ConfigError(key, problem, more=tuple(more)))

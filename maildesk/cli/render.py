@@ -25,6 +25,11 @@ def ticket_detail(t: dict[str, Any]) -> str:
              f"  status {t['status']}, tier {t['tier']}, priority {t['priority']}, assignee {t['assignee'] or '-'}",
              f"  requester {t['requester'] or '-'}; created {t['created_at']}; updated {t['updated_at']}",
              "  participants: " + (", ".join(f"{p['address']} ({p['role']})" for p in t["participants"]) or "-")]
+    if t.get("tags") or t.get("sla"):
+        lines.append(f"  tags: {', '.join(t.get('tags') or []) or '-'}; SLA policy: {t.get('sla') or '-'}")
+    for e in t["events"]:
+        if e["kind"] == "routed":
+            lines.append("  routed by: " + _routing_reasons(e["detail"]))
     for m in t["messages"]:
         lines += ["", f"--- message {m['id']} {m['direction']} from {m['sender'] or '?'} at {m['date'] or m['created_at']}",
                   f"    subject: {m['subject']}",
@@ -62,3 +67,48 @@ def outbox_table(entries: list[dict[str, Any]]) -> str:
         lines.append(f"{e['id']:>5}  {e['status']:<8} {e['kind']:<15} {e['attempts']:>5}  {nxt:<20} "
                      f"{_short(e['recipient'], 28):<28} {_short(e['last_error'], 60)}")
     return "\n".join(lines)
+
+
+def queues(by_tier: dict[str, list[dict[str, Any]]]) -> str:
+    lines: list[str] = []
+    for tier, tickets in by_tier.items():
+        lines += [f"{tier}: {len(tickets)} open" + (":" if tickets else "")]
+        lines += [f"  #{t['id']:<6} {_age(t['age_seconds']):>6}  {t['priority']:<7} {t['status']:<8} "
+                  f"{_short(t['assignee'] or 'unassigned', 24):<24} {_short(t['subject'], 50)}" for t in tickets]
+    return "\n".join(lines)
+
+
+def _age(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{max(seconds, 0)}s"
+
+
+def rule_trace(decision: Any) -> str:
+    lines = []
+    for t in decision.trace:
+        if t.skipped:
+            lines.append(f"  -  {t.name}: not tried (an earlier rule decided)")
+            continue
+        lines.append(f"  {'✓' if t.matched else '✗'}  {t.name}: {'matched' if t.matched else 'no match'}")
+        for c in t.conditions:
+            lines.append(f"       {'ok  ' if c.held else 'FAIL'} {c.key}: {c.why}")
+    d = decision
+    what = {"ignore": "ignored (no ticket, no notices)", "quarantine": "quarantined"}.get(d.action)
+    lines += ["", "decision: " + (what or f"tier {d.tier}, priority {d.priority}"
+                                 + (f", tags {', '.join(d.tags)}" if d.tags else "")
+                                 + (f", assign {d.assign}" if d.assign else "")
+                                 + (f", sla {d.sla}" if d.sla else "")
+                                 + (f", acknowledgement template {d.template}" if d.template else "")),
+              "decided by: " + (", ".join(d.rules) or "no rule matched: the defaults")]
+    return "\n".join(lines)
+
+
+def _routing_reasons(detail: dict[str, Any]) -> str:
+    """Which rules decided and the conditions that matched, from a ``routed`` event."""
+    matched = detail.get("matched") or []
+    if not matched:
+        return "no rule matched: the defaults"
+    return "; ".join(f"rule \"{m['rule']}\"" + (f" ({', '.join(c['why'] for c in m['conditions'])})"
+                                                 if m["conditions"] else "") for m in matched)

@@ -1,0 +1,70 @@
+"""``maildesk queue`` (each tier's open tickets) and ``maildesk rules test`` (a dry run of the rules)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import click
+
+from maildesk.cli import render
+from maildesk.cli.state import State
+from maildesk.errors import Quarantine
+from maildesk.intake.limits import check_raw, check_tree
+from maildesk.intake.parse import parse_bytes, read_message
+from maildesk.routing.model import Facts
+from maildesk.routing.rules import evaluate
+
+
+@click.command()
+@click.argument("tier", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object: tier -> tickets.")
+@click.pass_obj
+def queue(state: State, tier: str | None, as_json: bool) -> None:
+    """Each tier's open tickets, oldest first, with age, priority and assignee."""
+    config = state.config()
+    if tier is not None and config.tier(tier) is None:
+        raise click.ClickException(f"no tier {tier!r} (tiers: {', '.join(t.name for t in config.tiers)})")
+    with state.store() as store:
+        tickets = store.queues.open_tickets(tier)
+    now = datetime.now(timezone.utc)
+    names = [tier] if tier else [t.name for t in config.tiers]
+    names += sorted({t["tier"] for t in tickets} - set(names))  # tickets left in a tier no longer configured
+    queues: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for ticket in tickets:
+        ticket["age_seconds"] = int((now - datetime.fromisoformat(ticket["created_at"])).total_seconds())
+        queues[ticket["tier"]].append(ticket)
+    click.echo(json.dumps(queues, indent=2) if as_json else render.queues(queues))
+
+
+@click.group()
+def rules() -> None:
+    """The routing rules: try them on a saved message."""
+
+
+@rules.command("test")
+@click.argument("eml", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--mailbox", help="The mailbox it arrived through (default: the first configured).")
+@click.option("--json", "as_json", is_flag=True, help="Print the decision and every rule's result as JSON.")
+@click.pass_obj
+def rules_test(state: State, eml: Path, mailbox: str | None, as_json: bool) -> None:
+    """Show, rule by rule, how a saved message would be routed. Changes and sends nothing."""
+    config = state.config()
+    data = eml.read_bytes()
+    try:
+        check_raw(data, config.limits)
+        msg = parse_bytes(data)
+        check_tree(msg, config.limits)
+    except Quarantine as q:
+        raise click.ClickException(f"{eml}: intake would quarantine it: {q.reason}") from q
+    box = mailbox or (config.mailboxes[0].name if config.mailboxes else "")
+    decision = evaluate(config.routing, Facts(parsed=read_message(msg), mailbox=box))
+    if as_json:
+        trace = [{"rule": t.name, "matched": t.matched, "skipped": t.skipped,
+                  "conditions": [{"key": c.key, "held": c.held, "why": c.why} for c in t.conditions]}
+                 for t in decision.trace]
+        click.echo(json.dumps({"decision": decision.explain(), "rules": trace}, indent=2))
+    else:
+        click.echo(render.rule_trace(decision))
