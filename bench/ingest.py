@@ -1,6 +1,7 @@
 """Intake benchmark: parse-only throughput versus ``maildesk run --once`` over the same Maildir.
 
 usage: python bench/ingest.py [-n 10000] [--dir bench/out/ingest] [--keep] [--workers N] [--no-notices]
+                             [--rules 200]
 
 Generates N messages (about 40% new tickets, 60% replies with quoted history; plain,
 multipart/alternative and attachment-bearing shapes) into a fresh Maildir, then times, each in
@@ -66,6 +67,21 @@ def make(i: int, rng: random.Random, parent: str | None) -> bytes:
     for ctype, payload in parts:
         out += f"--b{i}\r\nContent-Type: {ctype}\r\n\r\n{payload}\r\n"
     return (out + f"--b{i}--\r\n").replace("\r\n", "\n").replace("\n", "\r\n").encode()
+
+
+def rules_toml(n: int) -> str:
+    """``n`` routing rules of the usual kinds; two match often (and continue), the rest rarely or never."""
+    kinds = [
+        lambda i: f"if.subject_matches = '(?i)\\bproduct-{i}\\b'\nthen.tier = \"L2\"",
+        lambda i: f'if.from_domain = ["partner{i}.example", "*.partner{i}.example"]\nthen.priority = "high"',
+        lambda i: f"if.body_matches = '(?i)error code E{i:04d}'\nthen.tags = [\"e{i}\"]",
+        lambda i: f"if.header.\"List-Id\" = '.*list{i}[.].*'\nthen.action = \"ignore\"",
+        lambda i: f'if.to = ["team{i}@example.test"]\nthen.tier = "L2"',
+    ]
+    out = ['[[rule]]\nname = "vpn"\nif.subject_matches = \'(?i)\\bvpn\\b\'\nthen.tags = ["vpn"]\ncontinue = true',
+           '[[rule]]\nname = "printers"\nif.body_matches = \'(?i)printer\'\nthen.tags = ["printer"]\ncontinue = true']
+    out += [f'[[rule]]\nname = "rule {i}"\n{kinds[i % len(kinds)](i)}' for i in range(max(0, n - 2))]
+    return '\n[[tier]]\nname = "L1"\n[[tier]]\nname = "L2"\n\n' + "\n\n".join(out[:n]) + "\n"
 
 
 def generate(n: int, maildir: Path, seed: int = 7) -> int:
@@ -135,6 +151,7 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the generated directory")
     ap.add_argument("--workers", help='set [intake] workers (default: the config default, "auto")')
     ap.add_argument("--no-notices", action="store_true", help="with [notify] enabled = false: no acknowledgements")
+    ap.add_argument("--rules", type=int, default=0, help="routing rules in the config (default 0)")
     ap.add_argument("--parse-only", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.parse_only:
@@ -147,6 +164,8 @@ def main() -> None:
     config = site / "maildesk.toml"
     if args.workers is not None:
         config.write_text(config.read_text() + f"\n[intake]\nworkers = {args.workers}\n")
+    if args.rules:
+        config.write_text(config.read_text() + rules_toml(args.rules))
     if args.no_notices:
         config.write_text(config.read_text() + "\n[notify]\nenabled = false\n")
     size = generate(args.n, site / "var" / "inbox")
