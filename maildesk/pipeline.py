@@ -8,10 +8,10 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from maildesk.errors import Duplicate, Quarantine, StoreUnavailable
-from maildesk.intake import INTAKE_PREPARE, INTAKE_STEPS
+from maildesk.intake import INTAKE_PREPARE, INTAKE_STEPS, RECORD_STEPS
 from maildesk.models import Outcome, RawMessage
 from maildesk.notify import NOTIFY_STEPS
-from maildesk.routing import ROUTING_PREPARE, ROUTING_STEPS
+from maildesk.routing import ROUTING_GATE, ROUTING_PREPARE, ROUTING_STEPS
 from maildesk.stage import Context, Failure, Step, Work
 
 if TYPE_CHECKING:
@@ -20,8 +20,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("maildesk.intake")
 
 #: The order of processing, written down as data: first the pure steps (parse, classify, triage),
-#: which may run in worker processes, then the ones inside the message's transaction.
-PIPELINE: tuple[Step, ...] = (*INTAKE_PREPARE, *ROUTING_PREPARE, *INTAKE_STEPS, *ROUTING_STEPS, *NOTIFY_STEPS)
+#: which may run in worker processes, then the ones inside the message's transaction: dedupe,
+#: thread and screen; the routing gate; record; route; notify.
+PIPELINE: tuple[Step, ...] = (*INTAKE_PREPARE, *ROUTING_PREPARE, *INTAKE_STEPS, *ROUTING_GATE, *RECORD_STEPS,
+                              *ROUTING_STEPS, *NOTIFY_STEPS)
 
 
 def raw_hash(data: bytes) -> str:

@@ -92,3 +92,33 @@ def test_rules_route_new_tickets_only_replies_stay_where_they_are(h):
     ignored_reply = h.take(make_message(subject="Re: x", in_reply_to=message_id_of(first),
                                         headers={"List-Id": "<vendor-news.lists.example>"}))
     assert ignored_reply.status == "stored"  # an ignore rule does not drop a reply on a ticket
+
+
+def test_a_rule_can_pick_its_own_acknowledgement_template(tmp_path):
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "billing.subject.j2").write_text("Billing has your request")
+    (templates / "billing.txt.j2").write_text("Billing ticket {{ ticket.id }}: we answer within a day.\n")
+    h = harness(tmp_path, tiers=TIERS, notify={"templates_dir": "templates"},
+                rules=[{"name": "billing", "if": {"to": "billing@example.test"}, "then": {"template": "billing"}}])
+    out = h.take(make_message(to="billing@example.test"))
+    other = h.take(make_message(subject="something else"))
+    acks = dict(h.store.db.execute("SELECT ticket_id, data FROM outbox WHERE kind = 'acknowledgement'").fetchall())
+    assert b"Billing has your request" in acks[out.ticket_id]
+    assert f"Billing ticket {out.ticket_id}: we answer".encode() in acks[out.ticket_id]
+    assert b"Billing" not in acks[other.ticket_id]
+
+
+def test_check_config_renders_a_rules_template_and_names_a_missing_one(tmp_path):
+    from click.testing import CliRunner
+
+    from maildesk.cli import cli
+    from maildesk.tokens import write_secret
+
+    (tmp_path / "templates").mkdir()
+    config = tmp_path / "maildesk.toml"
+    config.write_text('[desk]\naddress = "support@example.test"\n[notify]\ntemplates_dir = "templates"\n'
+                      '[[rule]]\nname = "billing"\nif.to = "billing@example.test"\nthen.template = "billing"\n')
+    write_secret(tmp_path / "var" / "secret.key")
+    result = CliRunner().invoke(cli, ["--config", str(config), "check-config"])
+    assert result.exit_code == 2 and "billing.subject.j2" in result.output

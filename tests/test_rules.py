@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+import re
 import tomllib
 from typing import Any
 
@@ -18,7 +19,7 @@ from maildesk.models import Address, AttachmentPart, ParsedMessage
 from maildesk.routing.conditions import BODY_LIMIT
 from maildesk.routing.language import detect_language
 from maildesk.routing.model import Facts, RoutingConfig
-from maildesk.routing.regex_safety import check_pattern
+from maildesk.routing.regex_safety import check_pattern, required_literal
 from maildesk.routing.rules import evaluate, sanitise
 
 TIERS = (
@@ -132,6 +133,32 @@ def test_condition_holds_or_not(conditions: dict[str, Any], msg: dict[str, Any],
     decision = evaluate(one_rule(conditions), facts(**msg))
     assert decision.rules == (("r",) if held else ())
     assert decision.trace[0].matched is held
+    fast = evaluate(one_rule(conditions), facts(**msg), explain_all=False)  # the daemon's path
+    assert fast.rules == decision.rules and [t.name for t in fast.trace] == list(decision.rules)
+
+
+@pytest.mark.parametrize(("pattern", "literal"), [
+    (r"(?i)error code E0002", "error code e0002"),
+    (r"(?i)\bvpn\b", "vpn"),
+    (r"order (?P<n>\d+) shipped", " shipped"),
+    (r"Straße", "Straße"),
+    (r"(?i)Straße", "strasse"),
+    (r"outage|down", ""),
+    (r"(?x) a b c", ""),  # verbose patterns are not looked into
+])
+def test_the_quick_pre_check_looks_for_text_every_match_contains(pattern: str, literal: str) -> None:
+    assert required_literal(re.compile(pattern)) == literal
+
+
+@pytest.mark.parametrize(("pattern", "text", "held"), [
+    (r"(?i)straße", "Die STRASSE ist gesperrt", False),
+    (r"(?i)straße", "Die Straße ist gesperrt", True),
+    (r"(?i)k\d", "\u212a9 (a Kelvin sign)", True),  # re folds it to k; so must the pre-check
+    (r"(?i)ſtop", "STOP", True),
+])
+def test_the_pre_check_never_hides_a_match(pattern: str, text: str, held: bool) -> None:
+    assert bool(re.search(pattern, text)) is held  # what re itself says
+    assert evaluate(one_rule({"subject_matches": pattern}), facts(subject=text)).rules == (("r",) if held else ())
 
 
 def test_a_rule_without_conditions_always_matches() -> None:

@@ -84,8 +84,7 @@ class Thread:
 
 
 class Screen:
-    """Machines never open tickets of their own (bounces, loops and stray auto-replies are held),
-    nor does mail a routing rule ignores or holds."""
+    """Machines never open tickets of their own: bounces, loops and stray auto-replies are held."""
 
     name = "screen"
     pure = False
@@ -100,11 +99,6 @@ class Screen:
                              undeliverable=_undeliverable(work, ctx))
         if work.ticket_id is None and not c.opens_ticket:
             raise Quarantine(f"{c.kind} that belongs to no ticket ({'; '.join(c.reasons)})", kind=c.kind)
-        route = work.route
-        if work.ticket_id is None and route is not None and route.action != "route":
-            rules = ", ".join(f'"{name}"' for name in route.rules)
-            kind = "ignored" if route.action == "ignore" else "rule"
-            raise Quarantine(f"{'ignored' if kind == 'ignored' else 'held'} by rule {rules}", kind=kind)
         return work
 
 

@@ -22,7 +22,7 @@ from maildesk.routing.conditions import (
 )
 from maildesk.routing.language import LANGUAGES
 from maildesk.routing.model import Condition
-from maildesk.routing.regex_safety import compile_pattern
+from maildesk.routing.regex_safety import compile_pattern, required_literal
 
 @dataclass(frozen=True)
 class Site:
@@ -103,9 +103,13 @@ def _globs(make: Callable[[Globs, str], Condition], check: Callable[[str], str |
     return compile_
 
 
+def _matches(pattern: re.Pattern[str], key: str) -> Matches:
+    return Matches(pattern, key, required_literal(pattern), folded=bool(pattern.flags & re.IGNORECASE))
+
+
 def compile_matches(value: Any, site: Site) -> tuple[Condition, ...]:
     pattern = _regex(value, site)
-    return (Matches(pattern, site.key.rpartition(".")[2]),) if pattern else ()
+    return (_matches(pattern, site.key.rpartition(".")[2]),) if pattern else ()
 
 
 def compile_header(value: Any, site: Site) -> tuple[Condition, ...]:
@@ -117,7 +121,7 @@ def compile_header(value: Any, site: Site) -> tuple[Condition, ...]:
         if not _HEADER.fullmatch(name):
             site.at(f".{name}").add(f"not a header name: {show(name)}")
         elif pattern := _regex(raw, site.at(f".{name}")):
-            found.append(Matches(pattern, f"header.{name}"))
+            found.append(_matches(pattern, f"header.{name}"))
     return tuple(found)
 
 

@@ -81,6 +81,13 @@ class Sender(_Base):
     want: Globs
     key: str = "from"
 
+    def holds(self, facts: Facts) -> bool:
+        sender = facts.parsed.sender
+        if sender is None:
+            return False
+        addr = sender.addr.lower()
+        return self.want.find(addr if self.key == "from" else addr.rpartition("@")[2]) is not None
+
     def test(self, facts: Facts) -> Outcome:
         sender = facts.parsed.sender
         if sender is None:
@@ -99,6 +106,11 @@ class Recipient(_Base):
 
     want: Globs
     key: str = "to"
+
+    def holds(self, facts: Facts) -> bool:
+        parsed = facts.parsed
+        got = [a.addr for a in parsed.cc] if self.key == "cc" else [a.addr for a in parsed.to] + list(parsed.envelope_to)
+        return any(self.want.find(addr.lower()) is not None for addr in got)
 
     def test(self, facts: Facts) -> Outcome:
         parsed = facts.parsed
@@ -124,6 +136,9 @@ class HasAttachment(_Base):
     want: bool
     key: str = "has_attachment"
 
+    def holds(self, facts: Facts) -> bool:
+        return bool(attached(facts)) == self.want
+
     def test(self, facts: Facts) -> Outcome:
         count = len(attached(facts))
         return _outcome(bool(count) == self.want, f"has_attachment: {count or 'no'} attachment{'s' * (count != 1)}")
@@ -133,6 +148,9 @@ class HasAttachment(_Base):
 class AttachmentType(_Base):
     want: Globs
     key: str = "attachment_type"
+
+    def holds(self, facts: Facts) -> bool:
+        return any(self.want.find(a.content_type.lower()) is not None for a in attached(facts))
 
     def test(self, facts: Facts) -> Outcome:
         types = tuple(dict.fromkeys(a.content_type.lower() for a in attached(facts)))
@@ -148,6 +166,9 @@ class Mailbox(_Base):
     want: tuple[str, ...]
     key: str = "mailbox"
 
+    def holds(self, facts: Facts) -> bool:
+        return facts.mailbox in self.want
+
     def test(self, facts: Facts) -> Outcome:
         held = facts.mailbox in self.want
         return _outcome(held, f"mailbox: {_q(facts.mailbox)} {'in' if held else 'not in'} {_listed(self.want)}")
@@ -157,6 +178,9 @@ class Mailbox(_Base):
 class Language(_Base):
     want: tuple[str, ...]
     key: str = "language"
+
+    def holds(self, facts: Facts) -> bool:
+        return self.test(facts).held  # the guess is cached per message; the explanation is cheap
 
     def test(self, facts: Facts) -> Outcome:
         parsed = facts.parsed
@@ -169,24 +193,41 @@ class Language(_Base):
 
 # -- regular expressions -----------------------------------------------------
 
+@lru_cache(maxsize=16)
+def _folded(text: str) -> str:
+    """The searched part of a text, case-folded once per message however many patterns look at it."""
+    return text[:BODY_LIMIT].casefold()
+
+
 @dataclass(frozen=True)
 class Matches(_Base):
     """``subject_matches``, ``body_matches`` or ``header.NAME``: the pattern is searched in the first 64 KiB."""
 
     pattern: re.Pattern[str]
     key: str = "subject_matches"
+    required: str = ""  # text every match contains (case-folded if the pattern ignores case): a quick pre-check
+    folded: bool = False  # the pattern ignores case, so ``required`` is looked for in the case-folded text
+
+    def _may_match(self, text: str) -> bool:
+        if not self.required:
+            return True
+        return self.required in (_folded(text) if self.folded else text[:BODY_LIMIT])
 
     def _texts(self, facts: Facts) -> tuple[str, tuple[str, ...]]:
         if self.key == "subject_matches":
             return "subject", (facts.parsed.subject,)
         if self.key == "body_matches":
             return "body", (facts.parsed.body_text,)
-        return self.key, facts.parsed.header_all(self.key.partition(".")[2])
+        return self.key, facts.headers.get(self.key.partition(".")[2].lower(), ())
+
+    def holds(self, facts: Facts) -> bool:
+        return any(self._may_match(text) and self.pattern.search(text, 0, BODY_LIMIT)
+                   for text in self._texts(facts)[1])
 
     def test(self, facts: Facts) -> Outcome:
         what, texts = self._texts(facts)
         for text in texts:
-            if found := self.pattern.search(text, 0, BODY_LIMIT):
+            if self._may_match(text) and (found := self.pattern.search(text, 0, BODY_LIMIT)):
                 groups = {k: v for k, v in found.groupdict().items() if v is not None}
                 return Outcome(True, f"{what} matches {_quote(self.pattern)} ({_excerpt(found[0])})",
                                MappingProxyType(groups))
@@ -216,6 +257,9 @@ class AnyOf(_Base):
     tables: tuple[tuple[Condition, ...], ...]
     key: str = "any"
 
+    def holds(self, facts: Facts) -> bool:
+        return any(all(c.holds(facts) for c in table) for table in self.tables)
+
     def test(self, facts: Facts) -> Outcome:
         failed = []
         for i, table in enumerate(self.tables):
@@ -233,6 +277,9 @@ class AnyOf(_Base):
 class NotOf(_Base):
     table: tuple[Condition, ...]
     key: str = "not"
+
+    def holds(self, facts: Facts) -> bool:
+        return not all(c.holds(facts) for c in self.table)
 
     def test(self, facts: Facts) -> Outcome:
         outcome = test_all(self.table, facts)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any, Literal, Protocol
 
@@ -19,6 +20,14 @@ class Facts:
 
     parsed: ParsedMessage
     mailbox: str
+
+    @cached_property
+    def headers(self) -> Mapping[str, tuple[str, ...]]:
+        """Header values by lower-case name, gathered once for all the rules."""
+        found: dict[str, list[str]] = {}
+        for name, value in self.parsed.headers:
+            found.setdefault(name.lower(), []).append(value)
+        return {name: tuple(values) for name, values in found.items()}
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,10 @@ class Condition(Protocol):
     key: str
 
     def test(self, facts: Facts) -> Outcome: ...
+
+    def holds(self, facts: Facts) -> bool:
+        """``test(facts).held``, without building the explanation: the hot path."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -88,3 +88,25 @@ def compile_pattern(text: str) -> tuple[re.Pattern[str] | None, str | None]:
         return None, f"invalid regex: {exc}"
     problem = check_pattern(text)
     return (None, f"unsafe regex: {problem}") if problem else (pattern, None)
+
+
+def required_literal(pattern: re.Pattern[str]) -> str:
+    """The longest run of plain characters every match must contain (case-folded when the pattern
+    ignores case), or "": a cheap ``in`` test that skips the regex on most texts that cannot match."""
+    if pattern.flags & (re.VERBOSE | re.LOCALE):
+        return ""
+    try:
+        items = list(sre_parse.parse(pattern.pattern, pattern.flags))
+    except re.error:
+        return ""
+    runs, run = [], []
+    for op, av in [*items, (None, None)]:
+        if op is sre.LITERAL:
+            run.append(chr(av))
+            continue
+        runs.append("".join(run))
+        run = []
+        if op is sre.AT:  # ^, $, \b: zero-width, yet no run continues across it safely
+            continue
+    longest = max(runs, key=len, default="")
+    return longest.casefold() if pattern.flags & re.IGNORECASE else longest

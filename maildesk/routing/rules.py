@@ -8,6 +8,7 @@ from functools import lru_cache
 
 from maildesk.routing.model import (
     PRIORITIES,
+    Condition,
     ConditionTrace,
     Decision,
     Facts,
@@ -22,21 +23,37 @@ _UNSAFE = re.compile(r"[^a-z0-9._-]+")
 _RANK = {p: i for i, p in enumerate(PRIORITIES)}
 
 
-def evaluate(routing: RoutingConfig, facts: Facts) -> Decision:
-    """Run the rules in order: the first match decides and stops, unless it says ``continue``."""
+def evaluate(routing: RoutingConfig, facts: Facts, *, explain_all: bool = True) -> Decision:
+    """Run the rules in order: the first match decides and stops, unless it says ``continue``.
+
+    The trace has every rule (``rules test``), or with ``explain_all=False`` only the ones that
+    matched: all a ticket records, and far less to carry back from a worker process.
+    """
     matched: list[tuple[Rule, Mapping[str, str]]] = []
     traces: list[RuleTrace] = []
     stopped = False
     for rule in routing.rules:
         if stopped:
+            if not explain_all:
+                break
             traces.append(_skipped(rule.name))
             continue
+        if not explain_all and not _holds(rule.conditions, facts):
+            continue  # no match, and no trace wanted: not worth explaining
         trace, groups = _try(rule, facts)
-        traces.append(trace)
+        if trace.matched or explain_all:
+            traces.append(trace)
         if trace.matched:
             matched.append((rule, groups))
             stopped = not rule.proceed
     return _merge(routing, matched, tuple(traces))
+
+
+def _holds(conditions: Sequence[Condition], facts: Facts) -> bool:
+    for condition in conditions:  # a plain loop: this runs for every rule of every message
+        if not condition.holds(facts):
+            return False
+    return True
 
 
 # the same few verdicts recur message after message: each frozen record is made once

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from maildesk.config.outbound import TierConfig
+from maildesk.errors import Quarantine
 from maildesk.routing.model import Decision, Facts
 from maildesk.routing.rules import evaluate
 from maildesk.stage import Context, Work
@@ -13,14 +14,40 @@ log = logging.getLogger("maildesk.routing")
 
 
 class Triage:
-    """Run the rules over the message; reading only the message and the config, it may run in a worker."""
+    """Run the rules over a message that may open a ticket; reading only the message and the config,
+    it may run in a worker. A reply (In-Reply-To or References) is left to ``Gate``: it rarely opens one."""
 
     name = "triage"
     pure = True
 
     def process(self, work: Work, ctx: Context) -> Work:
-        facts = Facts(parsed=work.need_parsed(), mailbox=work.raw.origin.mailbox)
-        return work.but(route=evaluate(ctx.desk.config.routing, facts))
+        parsed = work.need_parsed()
+        if parsed.in_reply_to or parsed.references:
+            return work
+        return work.but(route=decide(work, ctx))
+
+
+class Gate:
+    """Before a new ticket is recorded: the decision (made now if triage left it), and mail a rule
+    ignores or holds is kept in quarantine instead of becoming a ticket."""
+
+    name = "gate"
+    pure = False
+
+    def process(self, work: Work, ctx: Context) -> Work:
+        if work.ticket_id is not None:
+            return work
+        decision = work.route or decide(work, ctx)
+        if decision.action != "route":
+            rules = ", ".join(f'"{name}"' for name in decision.rules)
+            kind = "ignored" if decision.action == "ignore" else "rule"
+            raise Quarantine(f"{'ignored' if kind == 'ignored' else 'held'} by rule {rules}", kind=kind)
+        return work.but(route=decision)
+
+
+def decide(work: Work, ctx: Context) -> Decision:
+    facts = Facts(parsed=work.need_parsed(), mailbox=work.raw.origin.mailbox)
+    return evaluate(ctx.desk.config.routing, facts, explain_all=False)
 
 
 class Route:
@@ -32,9 +59,8 @@ class Route:
     def process(self, work: Work, ctx: Context) -> Work:
         if not work.new_ticket or work.ticket_id is None:
             return work
-        config = ctx.desk.config
-        decision = work.route or Decision(tier=config.routing.default_tier, priority=config.routing.default_priority)
-        tier = config.tier(decision.tier)
+        decision = work.route or decide(work, ctx)
+        tier = ctx.desk.config.tier(decision.tier)
         assignee = decision.assign or (assign_automatically(tier, ctx) if tier else None)
         detail = {**decision.explain(), "assignee": assignee}
         ctx.store.queues.route(work.ticket_id, tier=decision.tier, priority=decision.priority, assignee=assignee,
