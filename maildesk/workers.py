@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import sys
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -20,13 +23,22 @@ log = logging.getLogger("maildesk.intake")
 _runner = None  # set in each worker by _start
 
 
-def _start(desk: Desk) -> None:
+def _start(desk: Desk, parent: int) -> None:
     from maildesk.pipeline import Runner
 
     for sig in (signal.SIGINT, signal.SIGTERM):  # the parent decides when to stop
         signal.signal(sig, signal.SIG_IGN)
+    threading.Thread(target=_orphan_watch, args=(parent,), name="orphan-watch", daemon=True).start()
     global _runner
     _runner = Runner(Context(desk, None))  # type: ignore[arg-type]  # pure steps never touch the store
+
+
+def _orphan_watch(parent: int, every: float = 1.0) -> None:
+    """End this worker once its daemon is gone (killed hard, it closes nothing): a sibling still
+    holds the result pipe open, so a worker with a finished result would otherwise wait forever."""
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(0)
 
 
 def _prepare(raw: RawMessage) -> Work:
@@ -49,7 +61,7 @@ class PreparePool:
         if self._executor is None:
             self._executor = ProcessPoolExecutor(
                 self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start,
-                initargs=(self.desk,))
+                initargs=(self.desk, os.getpid()))
             # The pool's helper threads unpickle results while this thread waits on SQLite and
             # the disk; a short switch interval keeps it from waiting 5 ms for the GIL each time.
             sys.setswitchinterval(0.0005)
