@@ -151,6 +151,7 @@ class ThreadDecision:
     ticket_id: int | None
     reason: ThreadReason
     detail: str = ""
+    role: str = ""  # threaded by a reply token: the role it was issued to ("c" customers, "a..." one agent)
 
 
 @dataclass(frozen=True)

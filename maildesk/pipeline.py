@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
+from maildesk.agents import AGENT_STEPS
 from maildesk.errors import Duplicate, Quarantine, StoreUnavailable
 from maildesk.intake import INTAKE_PREPARE, INTAKE_STEPS, RECORD_STEPS
 from maildesk.models import Outcome, RawMessage
@@ -21,9 +22,9 @@ log = logging.getLogger("maildesk.intake")
 
 #: The order of processing, written down as data: first the pure steps (parse, classify, triage),
 #: which may run in worker processes, then the ones inside the message's transaction: dedupe,
-#: thread and screen; the routing gate; record; route; notify.
+#: thread and screen; the routing gate; record; route; an agent's commands; notify.
 PIPELINE: tuple[Step, ...] = (*INTAKE_PREPARE, *ROUTING_PREPARE, *INTAKE_STEPS, *ROUTING_GATE, *RECORD_STEPS,
-                              *ROUTING_STEPS, *NOTIFY_STEPS)
+                              *ROUTING_STEPS, *AGENT_STEPS, *NOTIFY_STEPS)
 
 
 def raw_hash(data: bytes) -> str:

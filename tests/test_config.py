@@ -20,11 +20,11 @@ def test_example_config_loads_and_documents_every_key():
         "imap", 993, "Processed", "MAILDESK_IMAP_PASSWORD")
     assert drop.kind == "maildir" and drop.path == ROOT / "var" / "inbox"
     text = (ROOT / "config.example.toml").read_text()
-    from maildesk.config import DESK, INTAKE, LIMITS, MAILBOX
+    from maildesk.config import DESK, INTAKE, LIMITS, MAILBOX, SECURITY
     from maildesk.config.outbound import NOTIFY, OUTBOUND, TIER
 
     for section, options in (("desk", DESK), ("mailbox", MAILBOX), ("limits", LIMITS), ("intake", INTAKE),
-                             ("outbound", OUTBOUND), ("notify", NOTIFY), ("tier", TIER)):
+                             ("outbound", OUTBOUND), ("notify", NOTIFY), ("tier", TIER), ("security", SECURITY)):
         for key in options:
             assert f"{key} =" in text or f"# {key} =" in text, f"{section}.{key} is not documented"
 

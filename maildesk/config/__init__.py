@@ -66,6 +66,15 @@ class MailboxConfig:
 
 
 @dataclass(frozen=True)
+class SecurityConfig:
+    """Who may command by email: beyond the reply token and the From address, optionally DMARC."""
+
+    require_dmarc: bool = False  # commands also need DKIM/DMARC pass for the agent's domain ...
+    authserv_id: str = ""  # ... in the topmost Authentication-Results of this receiving server
+    reopen_window_days: int = 7  # a customer's reply reopens a resolved ticket within this many days
+
+
+@dataclass(frozen=True)
 class Config:
     desk: DeskConfig
     mailboxes: tuple[MailboxConfig, ...]
@@ -76,6 +85,7 @@ class Config:
     tiers: tuple[TierConfig, ...] = ()
     intake_workers: int = 0  # processes for the pure intake steps; 0 = in the daemon itself
     routing: RoutingConfig = RoutingConfig()
+    security: SecurityConfig = SecurityConfig()
 
     def tier(self, name: str) -> TierConfig | None:
         return next((t for t in self.tiers if t.name == name), None)
@@ -113,6 +123,12 @@ MAILBOX = {
     "poll_seconds": Option(int, 60, in_range(1, 86400)),
 }
 
+SECURITY = {
+    "require_dmarc": Option(bool, False),
+    "authserv_id": Option(str, ""),
+    "reopen_window_days": Option(int, 7, in_range(0, 3650)),
+}
+
 LIMITS = {
     "max_message_bytes": Option(int, Limits.max_message_bytes, in_range(1024, 2**31)),
     "max_mime_depth": Option(int, Limits.max_mime_depth, in_range(1, 1000)),
@@ -128,7 +144,7 @@ def _workers(value: Any) -> str | None:
 
 INTAKE = {"workers": Option((str, int), "auto", _workers)}
 
-TOP = {"desk", "mailbox", "limits", "intake", "outbound", "notify", "tier", "routing", "rule"}
+TOP = {"desk", "mailbox", "limits", "intake", "outbound", "notify", "tier", "routing", "rule", "security"}
 
 
 def _mailbox(raw: Any, index: int, base: Path, problems: Problems) -> MailboxConfig | None:
@@ -185,11 +201,15 @@ def build(data: dict[str, Any], *, base: Path, source: Path | None) -> Config:
     notify = read_notify(data.get("notify", {}), base=base, problems=problems)
     tiers = read_tiers(data.get("tier"), problems, desk_address=desk.address)
     routing = read_routing(data, tiers=tiers, problems=problems, mailboxes=names)
+    sec = read_table(data.get("security", {}), "security", SECURITY, problems)
+    if sec["require_dmarc"] and not sec["authserv_id"]:
+        problems.add("security.authserv_id", "required with require_dmarc = true: the receiving server's "
+                     "authserv-id, as it writes it at the start of its Authentication-Results header")
     if problems:
         (key, problem), *more = problems.items
         raise ConfigError(key, problem, more=tuple(more))
     return Config(desk=desk, mailboxes=tuple(b for b in boxes if b), limits=limits, source=source,
-                  outbound=outbound, notify=notify, tiers=tiers, routing=routing,
+                  outbound=outbound, notify=notify, tiers=tiers, routing=routing, security=SecurityConfig(**sec),
                   intake_workers=default_workers() if workers == "auto" else workers)
 
 

@@ -26,7 +26,7 @@ def by_token(msg: ParsedMessage, *, secret: bytes, desk_address: str, index: Thr
     for token in tokens_in(msg.recipients, desk_address):
         claim = verify_token(secret, token)
         if claim and index.exists(claim.ticket_id):
-            return ThreadDecision(claim.ticket_id, "token", f"reply token ({claim.role})")
+            return ThreadDecision(claim.ticket_id, "token", f"reply token ({claim.role})", role=claim.role)
     return None
 
 

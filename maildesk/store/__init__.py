@@ -15,6 +15,7 @@ from maildesk.errors import StoreUnavailable
 from maildesk.store.ledger import LedgerStore
 from maildesk.store.outbox import OutboxStore
 from maildesk.store.queues import QueueStore
+from maildesk.store.work import WorkStore
 from maildesk.store.quarantine import QuarantineStore
 from maildesk.store.schema import migrations
 from maildesk.store.tickets import TicketStore
@@ -47,6 +48,7 @@ class Store:
         self.quarantine = QuarantineStore(db)
         self.outbox = OutboxStore(db)
         self.queues = QueueStore(db)
+        self.work = WorkStore(db)
 
     @classmethod
     def open(cls, path: Path | str, *, busy_timeout_ms: int = 5000) -> Store:

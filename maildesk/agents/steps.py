@@ -1,0 +1,114 @@
+"""The agent step: an agent's reply runs its commands all or nothing, relays its words, and gets a receipt."""
+
+from __future__ import annotations
+
+import logging
+
+from maildesk.agents.authority import Authority, authorize
+from maildesk.agents.workflow import Desk, Effect, Plan, plan
+from maildesk.intake.commands import ParsedCommands, help_text, parse_commands
+from maildesk.models import Address
+from maildesk.notify.notices import CommandResults, Handover, Notices
+from maildesk.notify.notifier import Parent, agents_of
+from maildesk.stage import Context, Work
+
+log = logging.getLogger("maildesk.agents")
+
+
+class AgentMail:
+    """Mail on an existing ticket from a configured agent, or carrying commands."""
+
+    name = "agent-mail"
+    pure = False
+
+    def process(self, work: Work, ctx: Context) -> Work:
+        if work.new_ticket or work.ticket_id is None or work.classification is None:
+            return work
+        if work.classification.automatic:
+            return work
+        tiers = tuple(t.name for t in ctx.desk.config.tiers)
+        parsed = parse_commands(work.new_text, tiers=tiers)
+        authority = authorize(work, ctx)
+        if authority.agent is None:
+            refuse(work, ctx, parsed, authority)
+            return work
+        run(work, ctx, parsed, authority.agent)
+        return work
+
+
+def refuse(work: Work, ctx: Context, parsed: ParsedCommands, authority: Authority) -> None:
+    """Commands that do not count: the mail stays a customer message; a security event says why,
+    and a known agent gets a receipt explaining it (at their own address, never the From's)."""
+    if not (parsed.commands or parsed.errors):
+        return
+    assert work.ticket_id is not None
+    sender = work.need_parsed().sender
+    who = sender.addr if sender else ""
+    ctx.store.work.event(work.ticket_id, actor=who or "unknown", kind="security", at=ctx.desk.clock(),
+                         detail={"ignored_commands": [c.name for c in parsed.commands], "why": authority.refused})
+    log.warning("ticket %s: commands from %s ignored: %s", work.ticket_id, who or "?", authority.refused)
+    if who in agents_of(ctx):
+        results = CommandResults(ignored=tuple(f"#{c.name}: not applied because {authority.refused}"
+                                               for c in parsed.commands))
+        Notices(ctx).receipt(work.ticket_id, agent=Address(who), results=results, parent=Parent.of(work.need_parsed()))
+
+
+def run(work: Work, ctx: Context, parsed: ParsedCommands, agent: str) -> None:
+    """Plan every command; apply all and send what they cause, or (any failure) nothing but the receipt."""
+    ticket_id = work.ticket_id
+    assert ticket_id is not None
+    state = ctx.store.work.state(ticket_id)
+    assert state is not None
+    config = ctx.desk.config
+    desk = Desk(tuple(t.name for t in config.tiers), {t.name: t.agents for t in config.tiers}, agent)
+    result = plan(state, parsed.commands, desk)
+    failed = tuple(f"line {e.line}: {e.problem}" for e in parsed.errors) + result.failed
+    notices, message = Notices(ctx), work.need_parsed()
+    if not failed:
+        apply(work, ctx, result, agent, notices)
+        if parsed.reply and not parsed.internal_only and not _has_note(parsed.reply):
+            name = message.sender.name if message.sender and message.sender.name else ""
+            notices.relay(ticket_id, agent_name=name, text=parsed.reply, parent=None)
+    if parsed.commands or parsed.errors:
+        done = result.done if not failed else ()
+        skipped = ("nothing was applied and your reply was not sent: fix the failed command(s) and send again",) \
+            if failed else ()
+        extra = (help_text(),) if any(e.kind == "help" for e in result.effects) else ()
+        notices.receipt(ticket_id, agent=Address(agent), parent=Parent.of(message),
+                        results=CommandResults(done=done + extra, failed=failed, ignored=skipped))
+
+
+def apply(work: Work, ctx: Context, result: Plan, agent: str, notices: Notices) -> None:
+    """Write the plan, then queue what its effects call for, in the message's transaction."""
+    assert work.ticket_id is not None
+    now = ctx.desk.clock()
+    in_tier = ctx.store.work.time_in_tier(work.ticket_id, now=now)
+    ctx.store.work.apply(result, actor=agent, at=now)
+    for effect in result.effects:
+        _effect(work.ticket_id, effect, ctx, agent, notices, in_tier)
+    told = {"resolved", "escalated", "deescalated"} & {e.kind for e in result.effects}
+    if result.start.status != result.end.status and not told and result.start.status != "new":
+        notices.status_change(work.ticket_id, old=result.start.status, new=result.end.status)
+
+
+def _effect(ticket_id: int, effect: Effect, ctx: Context, agent: str, notices: Notices, in_tier: object) -> None:
+    now, detail = ctx.desk.clock(), effect.detail
+    if effect.kind in ("escalated", "deescalated"):
+        ctx.store.work.event(ticket_id, actor=agent, kind=effect.kind, at=now, detail=detail)
+        reason, _, tried = str(detail["reason"]).partition("\n")
+        notices.escalation(ticket_id, handover=Handover(from_tier=detail["from_tier"], to_tier=detail["to_tier"],
+                                                        reason=reason, tried=tried.strip() or reason,
+                                                        time_in_tier=in_tier))  # type: ignore[arg-type]
+        # the customer learns that specialists took over, never the internal reason
+        notices.status_change(ticket_id, old="with our support team", new="with our specialists"
+                              if effect.kind == "escalated" else "back with our support team")
+    elif effect.kind == "resolved":
+        ctx.store.work.event(ticket_id, actor=agent, kind="resolution", at=now, detail=detail)
+        notices.resolution(ticket_id, summary=detail["summary"])
+    elif effect.kind == "note":
+        ctx.store.work.event(ticket_id, actor=agent, kind="note", at=now, detail=detail)
+
+
+def _has_note(reply: str) -> bool:
+    """A ``#note`` line after the reply text began: the agent meant it internal, so nothing is relayed."""
+    return any(line.lstrip().lower().startswith("#note") for line in reply.splitlines())

@@ -1,0 +1,67 @@
+"""What agents' commands read and write: a ticket's state, and a planned change applied with its events."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlite_utils import Database
+
+if TYPE_CHECKING:
+    from maildesk.agents.workflow import Plan, TicketState
+
+_FIELDS = ("status", "tier", "priority", "assignee")
+
+
+class WorkStore:
+    """Reads a ticket as the state machine sees it and writes what a command mail changed."""
+
+    def __init__(self, db: Database) -> None:
+        self.conn = db.conn
+
+    def state(self, ticket_id: int) -> TicketState | None:
+        from maildesk.agents.workflow import TicketState
+
+        row = self.conn.execute("SELECT status, tier, priority, assignee FROM tickets WHERE id = ?",
+                                [ticket_id]).fetchone()
+        if row is None:
+            return None
+        tags = [r[0] for r in self.conn.execute("SELECT tag FROM ticket_tags WHERE ticket_id = ? ORDER BY tag",
+                                                [ticket_id])]
+        cc = [r[0] for r in self.conn.execute("SELECT address FROM participants WHERE ticket_id = ? AND role = 'cc'"
+                                              " ORDER BY address", [ticket_id])]
+        return TicketState(ticket_id, row[0], row[1], row[2], row[3], tuple(tags), tuple(cc))
+
+    def apply(self, plan: Plan, *, actor: str, at: datetime) -> None:
+        """Write the plan's end state: one event per changed field, tags and people in copy."""
+        start, end, ticket_id = plan.start, plan.end, plan.start.id
+        for name in _FIELDS:
+            old, new = getattr(start, name), getattr(end, name)
+            if old != new:
+                self.conn.execute(f"UPDATE tickets SET {name} = ?, updated_at = ? WHERE id = ?",
+                                  [new, at.isoformat(), ticket_id])
+                self.event(ticket_id, actor=actor, kind=name, old=old, new=new, at=at)
+        self.conn.executemany("DELETE FROM ticket_tags WHERE ticket_id = ? AND tag = ?",
+                              [(ticket_id, t) for t in set(start.tags) - set(end.tags)])
+        self.conn.executemany("INSERT OR IGNORE INTO ticket_tags (ticket_id, tag) VALUES (?, ?)",
+                              [(ticket_id, t) for t in set(end.tags) - set(start.tags)])
+        self.conn.executemany("DELETE FROM participants WHERE ticket_id = ? AND address = ? AND role = 'cc'",
+                              [(ticket_id, a) for a in set(start.cc) - set(end.cc)])
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO participants (ticket_id, address, name, role, added_at) VALUES (?, ?, '', 'cc', ?)",
+            [(ticket_id, a, at.isoformat()) for a in set(end.cc) - set(start.cc)])
+
+    def event(self, ticket_id: int, *, actor: str, kind: str, at: datetime, old: str | None = None,
+              new: str | None = None, detail: dict[str, Any] | None = None) -> None:
+        self.conn.execute(
+            "INSERT INTO events (ticket_id, at, actor, kind, old, new, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [ticket_id, at.isoformat(), actor, kind, old, new, json.dumps(detail or {})])
+
+    def time_in_tier(self, ticket_id: int, *, now: datetime) -> timedelta:
+        """Since the ticket last changed tier (or was routed, or created)."""
+        row = self.conn.execute(
+            "SELECT MAX(at) FROM events WHERE ticket_id = ? AND kind IN ('routed', 'tier')", [ticket_id]).fetchone()
+        since = row[0] if row and row[0] else self.conn.execute(
+            "SELECT created_at FROM tickets WHERE id = ?", [ticket_id]).fetchone()[0]
+        return now - datetime.fromisoformat(since)

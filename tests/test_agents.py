@@ -1,0 +1,128 @@
+"""Agents by email: commands run all or nothing, words reach the customer, strangers command nothing."""
+
+from __future__ import annotations
+
+from email import message_from_bytes, policy
+
+import pytest
+
+from desktools import harness
+from mailfactory import make_message
+from maildesk.store import views
+
+TIERS = [{"name": "L1", "agents": ["alice@example.test", "bob@example.test"]},
+         {"name": "L2", "agents": ["carol@example.test"]}, {"name": "L3", "agents": ["dave@example.test"]}]
+CUSTOMER = "dana@customer.example"
+
+
+@pytest.fixture
+def h(tmp_path):
+    return harness(tmp_path, tiers=TIERS)
+
+
+def outbox(h, kind=None, to=None):
+    rows = h.store.db.execute("SELECT kind, recipient, data FROM outbox ORDER BY id").fetchall()
+    return [message_from_bytes(bytes(d), policy=policy.default) for k, r, d in rows
+            if kind in (None, k) and to in (None, r)]
+
+
+def text(msg):
+    return msg.get_body(("plain",)).get_content()
+
+
+@pytest.fixture
+def ticket(h):
+    out = h.take(make_message(sender=f"Dana <{CUSTOMER}>", subject="Printer offline"))
+    return out.ticket_id
+
+
+def reply_address(h, kind, agent):
+    (alert,) = outbox(h, kind, agent)[-1:]
+    return str(alert["Reply-To"].addresses[0].addr_spec), alert["Message-ID"]
+
+
+def agent_mail(h, agent, body, *, to=None, kind="alert", name="Alice Martin"):
+    address, parent = reply_address(h, kind, agent)
+    return h.take(make_message(sender=f"{name} <{agent}>", to=to or address, subject="Re: [#1] Printer offline",
+                               body=body, in_reply_to=parent))
+
+
+def show(h, ticket_id):
+    return views.show_ticket(h.store.db, ticket_id)
+
+
+def test_take_and_reply_reach_the_customer_from_the_desk(h, ticket):
+    agent_mail(h, "alice@example.test", "#take\n\nHi Dana, which printer model is it?\n")
+    t = show(h, ticket)
+    assert (t["assignee"], t["status"]) == ("alice@example.test", "open")
+    (relay,) = outbox(h, "relay", CUSTOMER)
+    assert "which printer model" in text(relay) and "Alice Martin" in text(relay)
+    assert "alice@example.test" not in relay.as_string() and relay["Auto-Submitted"] is None
+    (receipt,) = outbox(h, "receipt", "alice@example.test")
+    assert "taken by alice@example.test" in text(receipt)
+
+
+def test_escalation_hands_over_to_the_next_tier_and_tells_the_customer_without_the_reason(h, ticket):
+    agent_mail(h, "alice@example.test", "#escalate L2 paper path sensor broken\ntried: cleaned rollers, "
+               "power cycle\n\n#priority high\n")
+    t = show(h, ticket)
+    assert (t["tier"], t["priority"], t["assignee"]) == ("L2", "high", None)
+    (handover,) = outbox(h, "escalation", "carol@example.test")
+    body = text(handover)
+    assert "paper path sensor broken" in body and "cleaned rollers" in body and "Printer offline" in body
+    (status,) = outbox(h, "status", CUSTOMER)
+    assert "specialists" in text(status) and "sensor" not in text(status)
+    assert outbox(h, "relay") == []  # a mail of commands only sends the customer nothing
+
+
+def test_a_failed_command_applies_nothing_and_sends_the_customer_nothing(h, ticket):
+    agent_mail(h, "alice@example.test", "#take\n#reopen\n\nDear Dana, all fixed!\n")
+    t = show(h, ticket)
+    assert (t["assignee"], t["status"]) == (None, "new")
+    assert outbox(h, "relay") == []
+    (receipt,) = outbox(h, "receipt", "alice@example.test")
+    assert "cannot reopen" in text(receipt) and "nothing was applied" in text(receipt)
+
+
+def test_resolve_sends_the_resolution_and_a_note_stays_internal(h, ticket):
+    agent_mail(h, "alice@example.test", "#note called Dana, she is on site\n\nThis must not be relayed.\n")
+    assert outbox(h, "relay") == []
+    agent_mail(h, "alice@example.test", "#resolve replaced the fuser unit\n")
+    assert show(h, ticket)["status"] == "resolved"
+    (resolution,) = outbox(h, "resolution", CUSTOMER)
+    assert "replaced the fuser unit" in text(resolution)
+    kinds = [e["kind"] for e in show(h, ticket)["events"]]
+    assert "note" in kinds and "resolution" in kinds
+
+
+@pytest.mark.parametrize("attack", ["spoofed-from", "other-agents-token", "forwarded-alert"])
+def test_commands_without_the_right_token_and_sender_change_nothing(h, ticket, attack):
+    before = show(h, ticket)
+    if attack == "spoofed-from":  # alice's address in From, sent to the plain desk address, threaded by References
+        h.take(make_message(sender="Alice <alice@example.test>", to="support@example.test",
+                            subject="[#1] x", body="#resolve done\n", references=f"<{_first_id(h, ticket)}>"))
+    elif attack == "other-agents-token":  # bob, a real agent, writes to alice's reply address
+        address, parent = reply_address(h, "alert", "alice@example.test")
+        h.take(make_message(sender="Bob <bob@example.test>", to=address, subject="Re: x", body="#resolve x\n",
+                            in_reply_to=parent))
+    else:  # a third party answers an alert that was forwarded to them
+        address, parent = reply_address(h, "alert", "alice@example.test")
+        h.take(make_message(sender="Mallory <mallory@evil.example>", to=address, subject="Re: x",
+                            body="#resolve pwned\n", in_reply_to=parent))
+    after = show(h, ticket)
+    assert (after["status"], after["tier"], after["assignee"]) == (before["status"], before["tier"], None)
+    assert any(e["kind"] == "security" for e in after["events"])
+    assert outbox(h, "resolution") == []
+    if attack != "forwarded-alert":  # the agent named in From learns why nothing happened
+        (receipt,) = outbox(h, "receipt")
+        assert "not applied" in text(receipt)
+
+
+def _first_id(h, ticket_id):
+    return h.store.db.execute("SELECT message_id FROM messages WHERE ticket_id = ? ORDER BY id", [ticket_id]).fetchone()[0]
+
+
+def test_help_lists_the_commands(h, ticket):
+    agent_mail(h, "alice@example.test", "#help\n")
+    (receipt,) = outbox(h, "receipt", "alice@example.test")
+    assert "#escalate" in text(receipt) and "#resolve" in text(receipt)
