@@ -126,3 +126,40 @@ def test_help_lists_the_commands(h, ticket):
     agent_mail(h, "alice@example.test", "#help\n")
     (receipt,) = outbox(h, "receipt", "alice@example.test")
     assert "#escalate" in text(receipt) and "#resolve" in text(receipt)
+
+
+def customer_reply(h, body="It still does not work.\n"):
+    (ack,) = outbox(h, "acknowledgement", CUSTOMER)
+    return h.take(make_message(sender=f"Dana <{CUSTOMER}>", to=str(ack["Reply-To"].addresses[0].addr_spec),
+                               subject="Re: Printer offline", body=body, in_reply_to=ack["Message-ID"]))
+
+
+def test_a_customers_reply_reopens_a_pending_ticket(h, ticket):
+    agent_mail(h, "alice@example.test", "#pending\n\nCould you send a photo of the display?\n")
+    assert show(h, ticket)["status"] == "pending"
+    customer_reply(h, "Here it is.\n")
+    t = show(h, ticket)
+    assert t["status"] == "open" and t["events"][-1]["actor"] == CUSTOMER
+
+
+@pytest.mark.parametrize("days, status", [(6, "open"), (8, "resolved")])
+def test_a_reply_reopens_a_resolved_ticket_only_within_the_window(h, ticket, days, status):
+    agent_mail(h, "alice@example.test", "#resolve replaced the fuser\n")
+    h.desk.clock.advance(days=days)
+    customer_reply(h)
+    assert show(h, ticket)["status"] == status
+
+
+def test_commands_count_only_with_dmarc_from_our_receiving_server_when_required(tmp_path):
+    h = harness(tmp_path, tiers=TIERS, security={"require_dmarc": True, "authserv_id": "mx.example.test"})
+    ticket_id = h.take(make_message(sender=f"Dana <{CUSTOMER}>")).ticket_id
+    address, parent = reply_address(h, "alert", "alice@example.test")
+
+    def send(results: str, body: str):
+        h.take(make_message(sender="Alice <alice@example.test>", to=address, subject="Re: x", body=body,
+                            in_reply_to=parent, headers={"Authentication-Results": results}))
+
+    send("mx.evil.example; dmarc=pass header.from=example.test", "#priority urgent\n")  # a foreign server
+    assert show(h, ticket_id)["priority"] == "normal"
+    send("mx.example.test; dmarc=pass header.from=example.test", "#priority high\n")
+    assert show(h, ticket_id)["priority"] == "high"

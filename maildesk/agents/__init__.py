@@ -5,8 +5,8 @@
 
 from __future__ import annotations
 
-from maildesk.agents.steps import AgentMail
+from maildesk.agents.steps import AgentMail, CustomerReply
 
-AGENT_STEPS = (AgentMail(),)
+AGENT_STEPS = (AgentMail(), CustomerReply())
 
 __all__ = ["AGENT_STEPS"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from maildesk.agents.authority import Authority, authorize
 from maildesk.agents.workflow import Desk, Effect, Plan, plan
@@ -13,6 +14,36 @@ from maildesk.notify.notifier import Parent, agents_of
 from maildesk.stage import Context, Work
 
 log = logging.getLogger("maildesk.agents")
+
+
+class CustomerReply:
+    """A customer's reply wakes a ticket that waits for them (pending), or one resolved within the
+    reopen window; a later reply to a resolved ticket leaves it resolved (a linked new ticket is to come)."""
+
+    name = "customer-reply"
+    pure = False
+
+    def process(self, work: Work, ctx: Context) -> Work:
+        c, sender = work.classification, work.need_parsed().sender
+        if work.new_ticket or work.ticket_id is None or c is None or c.automatic or sender is None:
+            return work
+        if sender.addr in agents_of(ctx):
+            return work
+        state = ctx.store.work.state(work.ticket_id)
+        if state is None or not self._wakes(state.status, work.ticket_id, ctx):
+            return work
+        ctx.store.work.set_status(work.ticket_id, "open", actor=sender.addr, at=ctx.desk.clock(),
+                                  reason=f"the customer replied to a {state.status} ticket")
+        return work
+
+    def _wakes(self, status: str, ticket_id: int, ctx: Context) -> bool:
+        if status == "pending":
+            return True
+        if status != "resolved":
+            return False
+        since = ctx.store.work.status_since(ticket_id)
+        window = timedelta(days=ctx.desk.config.security.reopen_window_days)
+        return since is None or ctx.desk.clock() - since <= window
 
 
 class AgentMail:

@@ -65,3 +65,17 @@ class WorkStore:
         since = row[0] if row and row[0] else self.conn.execute(
             "SELECT created_at FROM tickets WHERE id = ?", [ticket_id]).fetchone()[0]
         return now - datetime.fromisoformat(since)
+
+    def status_since(self, ticket_id: int) -> datetime | None:
+        """When the ticket last changed status (None: never since it was created)."""
+        row = self.conn.execute("SELECT MAX(at) FROM events WHERE ticket_id = ? AND kind = 'status'",
+                                [ticket_id]).fetchone()
+        return datetime.fromisoformat(row[0]) if row and row[0] else None
+
+    def set_status(self, ticket_id: int, status: str, *, actor: str, at: datetime, reason: str) -> str:
+        """Change the status with its event; returns the old one."""
+        old = self.conn.execute("SELECT status FROM tickets WHERE id = ?", [ticket_id]).fetchone()[0]
+        self.conn.execute("UPDATE tickets SET status = ?, updated_at = ? WHERE id = ?",
+                          [status, at.isoformat(), ticket_id])
+        self.event(ticket_id, actor=actor, kind="status", old=old, new=status, at=at, detail={"reason": reason})
+        return str(old)
