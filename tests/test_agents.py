@@ -163,3 +163,51 @@ def test_commands_count_only_with_dmarc_from_our_receiving_server_when_required(
     assert show(h, ticket_id)["priority"] == "normal"
     send("mx.example.test; dmarc=pass header.from=example.test", "#priority high\n")
     assert show(h, ticket_id)["priority"] == "high"
+
+
+def test_resolving_a_problem_resolves_its_incidents_and_tells_every_requester(h):
+    problem = h.take(make_message(sender="Erin <erin@customer.example>", subject="VPN drops every hour")).ticket_id
+    incidents = [h.take(make_message(sender=f"{who} <{who}@customer.example>", subject=f"VPN down ({who})")).ticket_id
+                 for who in ("finn", "gail")]
+    for incident in incidents:
+        address = _alert_address(h, incident, "alice@example.test")
+        h.take(make_message(sender="Alice <alice@example.test>", to=address, subject="Re: x",
+                            body=f"#link {problem}\n"))
+    h.take(make_message(sender="Alice <alice@example.test>", to=_alert_address(h, problem, "alice@example.test"),
+                        subject="Re: x", body="#resolve the VPN concentrator firmware was updated\n"))
+    assert [show(h, t)["status"] for t in (problem, *incidents)] == ["resolved"] * 3
+    told = sorted(r for (r,) in h.store.db.execute("SELECT recipient FROM outbox WHERE kind = 'resolution'"))
+    assert told == ["erin@customer.example", "finn@customer.example", "gail@customer.example"]
+
+
+def test_merge_moves_messages_and_people_and_closes_the_duplicate(h):
+    first = h.take(make_message(sender=f"Dana <{CUSTOMER}>", subject="Printer offline")).ticket_id
+    second = h.take(make_message(sender="Ed <ed@customer.example>", subject="Printer on 3rd floor offline")).ticket_id
+    address = _alert_address(h, second, "alice@example.test")
+    h.take(make_message(sender="Alice <alice@example.test>", to=address, subject="Re: x", body=f"#merge {first}\n"))
+    kept, gone = show(h, first), show(h, second)
+    assert gone["status"] == "closed" and gone["messages"] == []
+    assert {p["address"] for p in kept["participants"]} >= {CUSTOMER, "ed@customer.example"}
+    assert len(kept["messages"]) == 3  # both requests and alice's command mail
+    reply = h.take(make_message(sender="Ed <ed@customer.example>", subject="Re: Printer",
+                                in_reply_to=f"<{gone_first_id(h, kept)}>"))
+    assert reply.ticket_id == first  # replies to the merged ticket's mail thread into the one kept
+
+
+def gone_first_id(h, kept):
+    return next(m["message_id"] for m in kept["messages"] if m["sender"] == "ed@customer.example")
+
+
+def _alert_address(h, ticket_id, agent):
+    row = h.store.db.execute("SELECT data FROM outbox WHERE kind = 'alert' AND recipient = ? AND ticket_id = ?",
+                             [agent, ticket_id]).fetchone()
+    return str(message_from_bytes(bytes(row[0]), policy=policy.default)["Reply-To"].addresses[0].addr_spec)
+
+
+def test_an_agents_token_for_a_merged_ticket_acts_on_the_ticket_it_went_into(h):
+    first = h.take(make_message(sender=f"Dana <{CUSTOMER}>", subject="Printer offline")).ticket_id
+    second = h.take(make_message(sender="Ed <ed@customer.example>", subject="Printer offline too")).ticket_id
+    address = _alert_address(h, second, "alice@example.test")
+    h.take(make_message(sender="Alice <alice@example.test>", to=address, subject="Re: x", body=f"#merge {first}\n"))
+    h.take(make_message(sender="Alice <alice@example.test>", to=address, subject="Re: x", body="#priority urgent\n"))
+    assert show(h, first)["priority"] == "urgent" and show(h, second)["priority"] == "normal"

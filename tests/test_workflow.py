@@ -51,7 +51,10 @@ def test_each_command_plans_its_change(command, state, expected):
     (cmd("deescalate", "x"), NEW, "no tier below L1"),
     (cmd("reopen"), NEW, "cannot reopen"),
     (cmd("pending"), TicketState(7, "resolved", "L1", "normal", None), "cannot pending"),
-    (cmd("merge", "12"), NEW, "not available"),
+    (cmd("merge", "12", values=("12",)), NEW, "no ticket #12"),
+    (cmd("merge", "7", values=("7",)), NEW, "is this ticket"),
+    (cmd("link", "12", values=("12",)), NEW, "no ticket #12"),
+    (cmd("requester", "x@y.test"), NEW, "not available"),
 ])
 def test_an_invalid_command_fails_with_a_reason(command, state, problem):
     result = plan(state, (command,), DESK)
@@ -69,3 +72,12 @@ def test_commands_apply_in_order_and_a_later_one_sees_the_earlier_ones_change():
 def test_resolving_twice_fails_the_second_and_the_mail_is_not_ok():
     result = plan(NEW, (cmd("resolve", "fixed"), cmd("resolve", "again")), DESK)
     assert not result.ok and len(result.done) == 1 and "is resolved" in result.failed[0]
+
+
+def test_merge_closes_this_ticket_and_link_changes_nothing_here():
+    desk = Desk(DESK.tiers, DESK.agents, DESK.actor, others={9: "open", 10: "closed"})
+    merged = plan(NEW, (cmd("merge", "9", values=("9",)),), desk)
+    assert merged.ok and merged.end.status == "closed" and merged.effects[0].detail == {"into": 9}
+    assert "is closed" in plan(NEW, (cmd("merge", "10", values=("10",)),), desk).failed[0]
+    linked = plan(NEW, (cmd("link", "#9", values=("9",)),), desk)
+    assert linked.ok and linked.end == NEW and linked.effects[0].detail == {"problem": 9}

@@ -91,7 +91,9 @@ def run(work: Work, ctx: Context, parsed: ParsedCommands, agent: str) -> None:
     state = ctx.store.work.state(ticket_id)
     assert state is not None
     config = ctx.desk.config
-    desk = Desk(tuple(t.name for t in config.tiers), {t.name: t.agents for t in config.tiers}, agent)
+    named = [int(v) for c in parsed.commands if c.name in ("merge", "link") for v in c.values[:1] if v.isdigit()]
+    desk = Desk(tuple(t.name for t in config.tiers), {t.name: t.agents for t in config.tiers}, agent,
+                others=ctx.store.work.statuses(named) if named else {})
     result = plan(state, parsed.commands, desk)
     failed = tuple(f"line {e.line}: {e.problem}" for e in parsed.errors) + result.failed
     notices, message = Notices(ctx), work.need_parsed()
@@ -114,6 +116,9 @@ def apply(work: Work, ctx: Context, result: Plan, agent: str, notices: Notices) 
     assert work.ticket_id is not None
     now = ctx.desk.clock()
     in_tier = ctx.store.work.time_in_tier(work.ticket_id, now=now)
+    for effect in result.effects:  # a merge moves the history first, so this mail's events stay here
+        if effect.kind == "merge":
+            ctx.store.work.merge(work.ticket_id, effect.detail["into"], actor=agent, at=now)
     ctx.store.work.apply(result, actor=agent, at=now)
     for effect in result.effects:
         _effect(work.ticket_id, effect, ctx, agent, notices, in_tier)
@@ -136,6 +141,11 @@ def _effect(ticket_id: int, effect: Effect, ctx: Context, agent: str, notices: N
     elif effect.kind == "resolved":
         ctx.store.work.event(ticket_id, actor=agent, kind="resolution", at=now, detail=detail)
         notices.resolution(ticket_id, summary=detail["summary"])
+        resolve_incidents(ticket_id, detail["summary"], ctx, agent, notices)
+    elif effect.kind == "link":
+        ctx.store.work.link(ticket_id, detail["problem"], kind="incident", at=now)
+        ctx.store.work.event(ticket_id, actor=agent, kind="linked", at=now, new=str(detail["problem"]),
+                             detail=detail)
     elif effect.kind == "note":
         ctx.store.work.event(ticket_id, actor=agent, kind="note", at=now, detail=detail)
 
@@ -143,3 +153,17 @@ def _effect(ticket_id: int, effect: Effect, ctx: Context, agent: str, notices: N
 def _has_note(reply: str) -> bool:
     """A ``#note`` line after the reply text began: the agent meant it internal, so nothing is relayed."""
     return any(line.lstrip().lower().startswith("#note") for line in reply.splitlines())
+
+
+def resolve_incidents(problem_id: int, summary: str, ctx: Context, agent: str, notices: Notices) -> None:
+    """The permanent fix reaches everyone affected: each open incident of the problem is resolved
+    with the problem's summary, and its requester told."""
+    now, work = ctx.desk.clock(), ctx.store.work
+    incidents = work.incidents(problem_id)
+    for incident, status in work.statuses(incidents).items():
+        if status not in ("new", "open", "pending", "on_hold"):
+            continue
+        work.set_status(incident, "resolved", actor=agent, at=now, reason=f"problem #{problem_id} was resolved")
+        work.event(incident, actor=agent, kind="resolution", at=now, detail={"summary": summary,
+                                                                            "problem": problem_id})
+        notices.resolution(incident, summary=summary)

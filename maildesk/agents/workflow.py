@@ -49,6 +49,7 @@ class Desk:
     tiers: tuple[str, ...]
     agents: dict[str, tuple[str, ...]]
     actor: str  # the agent whose mail this is
+    others: dict[int, str] = field(default_factory=dict)  # status of each ticket a command names
 
     def tier_of(self, agent: str) -> tuple[str, ...]:
         return tuple(t for t in self.tiers if agent in self.agents.get(t, ()))
@@ -191,6 +192,45 @@ class Cc:
         return Planned(replace(state, cc=tuple(sorted(cc))), "cc " + " ".join(cmd.values))
 
 
+class Merge:
+    """``#merge ID``: this ticket's messages, people and history move into ticket ID; this one closes."""
+
+    name = "merge"
+
+    def plan(self, state: TicketState, cmd: Command, desk: Desk) -> Planned | str:
+        target = _other(state, cmd, desk)
+        if isinstance(target, str):
+            return target
+        if desk.others[target] == "closed":
+            return f"ticket #{target} is closed: #reopen it first"
+        return Planned(replace(state, status="closed"), f"merged into #{target}", (Effect("merge", {"into": target}),))
+
+
+class Link:
+    """``#link ID``: this ticket is an incident of problem ticket ID; resolving that resolves this."""
+
+    name = "link"
+
+    def plan(self, state: TicketState, cmd: Command, desk: Desk) -> Planned | str:
+        target = _other(state, cmd, desk)
+        if isinstance(target, str):
+            return target
+        return Planned(state, f"linked as an incident of problem #{target}", (Effect("link", {"problem": target}),))
+
+
+def _other(state: TicketState, cmd: Command, desk: Desk) -> int | str:
+    """The ticket a ``#merge``/``#link`` names, or why it cannot be used."""
+    number = (cmd.values or (cmd.args,))[0].lstrip("#")
+    if not number.isdigit():
+        return f"expected a ticket number, got {cmd.args!r}"
+    target = int(number)
+    if target == state.id:
+        return f"ticket #{target} is this ticket"
+    if target not in desk.others:
+        return f"there is no ticket #{target}"
+    return target
+
+
 class Help:
     name = "help"
 
@@ -199,7 +239,8 @@ class Help:
 
 
 HANDLERS: dict[str, Handler] = {h.name: h for h in (
-    Take(), Assign(), Escalate(), Deescalate(), Priority(), Tag(), Resolve(), Note(), Cc(), Help(),
+    Take(), Assign(), Escalate(), Deescalate(), Priority(), Tag(), Resolve(), Note(), Cc(), Help(), Merge(),
+    Link(),
     Status("pending", "pending", frozenset({"new", "open", "on_hold"})),
     Status("hold", "on_hold", frozenset({"new", "open", "pending"})),
     Status("close", "closed", frozenset(STATUSES) - {"closed"}),

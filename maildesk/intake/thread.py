@@ -17,6 +17,8 @@ class ThreadIndex(Protocol):
 
     def exists(self, ticket_id: int) -> bool: ...
 
+    def current(self, ticket_id: int) -> int: ...
+
     def tickets_for_refs(self, refs: Sequence[str]) -> dict[str, int]: ...
 
     def is_participant(self, ticket_id: int, address: str) -> bool: ...
@@ -26,7 +28,9 @@ def by_token(msg: ParsedMessage, *, secret: bytes, desk_address: str, index: Thr
     for token in tokens_in(msg.recipients, desk_address):
         claim = verify_token(secret, token)
         if claim and index.exists(claim.ticket_id):
-            return ThreadDecision(claim.ticket_id, "token", f"reply token ({claim.role})", role=claim.role)
+            ticket_id = index.current(claim.ticket_id)
+            merged = f", ticket #{claim.ticket_id} merged into #{ticket_id}" if ticket_id != claim.ticket_id else ""
+            return ThreadDecision(ticket_id, "token", f"reply token ({claim.role}){merged}", role=claim.role)
     return None
 
 
@@ -48,7 +52,7 @@ def by_subject_tag(msg: ParsedMessage, *, index: ThreadIndex) -> ThreadDecision 
     if msg.sender is None:
         return None
     for match in SUBJECT_TAG.finditer(msg.subject):
-        ticket_id = int(match.group(1))
+        ticket_id = index.current(int(match.group(1)))
         if index.is_participant(ticket_id, msg.sender.addr):
             return ThreadDecision(ticket_id, "subject-tag", match.group(0))
     return None

@@ -211,3 +211,18 @@ def routing(db: Database) -> None:
         CREATE INDEX tickets_queue ON tickets(tier, status, created_at);
         CREATE INDEX tickets_assignee ON tickets(assignee, status) WHERE assignee IS NOT NULL
         """)
+
+
+@migrations(name="0005_ticket_links")
+def ticket_links(db: Database) -> None:
+    """Incidents of a problem ticket, and follow-ups of a ticket closed before its customer wrote again."""
+    _run(db, """
+        CREATE TABLE ticket_links (
+            ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+            other_id INTEGER NOT NULL REFERENCES tickets(id),
+            kind TEXT NOT NULL,
+            linked_at TEXT NOT NULL,
+            PRIMARY KEY (ticket_id, kind)
+        );
+        CREATE INDEX ticket_links_other ON ticket_links(other_id, kind)
+        """)

@@ -98,6 +98,16 @@ class TicketStore:
         ids = [r[0] for r in rows]
         return (ids[0], ids[-1]) if ids else (None, None)
 
+    def current(self, ticket_id: int) -> int:
+        """The ticket that now holds this one's mail: itself, or where it was merged into."""
+        for _ in range(20):  # a merge chain; never a loop, but never trust that
+            row = self.conn.execute("SELECT other_id FROM ticket_links WHERE ticket_id = ? AND kind = 'merged'",
+                                    [ticket_id]).fetchone()
+            if row is None:
+                break
+            ticket_id = int(row[0])
+        return ticket_id
+
     def is_participant(self, ticket_id: int, address: str) -> bool:
         row = self.conn.execute(
             "SELECT 1 FROM participants WHERE ticket_id = ? AND address = ?", [ticket_id, address]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -79,3 +80,34 @@ class WorkStore:
                           [status, at.isoformat(), ticket_id])
         self.event(ticket_id, actor=actor, kind="status", old=old, new=status, at=at, detail={"reason": reason})
         return str(old)
+
+    def statuses(self, ticket_ids: Sequence[int]) -> dict[int, str]:
+        """The status of each of these tickets that exists."""
+        marks = ",".join("?" * len(ticket_ids))
+        rows = self.conn.execute(f"SELECT id, status FROM tickets WHERE id IN ({marks})", list(ticket_ids))
+        return {int(i): str(status) for i, status in rows}
+
+    def link(self, ticket_id: int, other_id: int, *, kind: str, at: datetime) -> None:
+        """``kind`` "incident": ticket_id is an incident of problem other_id; "follow-up": it continues other_id."""
+        self.conn.execute("INSERT INTO ticket_links (ticket_id, other_id, kind, linked_at) VALUES (?, ?, ?, ?)"
+                          " ON CONFLICT(ticket_id, kind) DO UPDATE SET other_id = excluded.other_id,"
+                          " linked_at = excluded.linked_at", [ticket_id, other_id, kind, at.isoformat()])
+
+    def incidents(self, problem_id: int) -> list[int]:
+        rows = self.conn.execute("SELECT ticket_id FROM ticket_links WHERE other_id = ? AND kind = 'incident'"
+                                 " ORDER BY ticket_id", [problem_id])
+        return [int(r[0]) for r in rows]
+
+    def merge(self, ticket_id: int, into: int, *, actor: str, at: datetime) -> None:
+        """Move messages, threading references, people, tags and history into ``into``."""
+        for table in ("messages", "message_refs", "events"):
+            self.conn.execute(f"UPDATE {table} SET ticket_id = ? WHERE ticket_id = ?", [into, ticket_id])
+        for table, key in (("participants", "address"), ("ticket_tags", "tag")):
+            self.conn.execute(f"UPDATE OR IGNORE {table} SET ticket_id = ? WHERE ticket_id = ?", [into, ticket_id])
+            self.conn.execute(f"DELETE FROM {table} WHERE ticket_id = ?", [ticket_id])
+        self.conn.execute("UPDATE tickets SET message_count = (SELECT COUNT(*) FROM messages WHERE ticket_id = ?),"
+                          " updated_at = ? WHERE id = ?", [into, at.isoformat(), into])
+        self.conn.execute("UPDATE tickets SET message_count = 0 WHERE id = ?", [ticket_id])
+        self.link(ticket_id, into, kind="merged", at=at)  # mail for this ticket now threads there
+        self.event(into, actor=actor, kind="merged", at=at, new=str(ticket_id), detail={"from": ticket_id})
+        self.event(ticket_id, actor=actor, kind="merged", at=at, new=str(into), detail={"into": into})
