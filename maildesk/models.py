@@ -152,6 +152,7 @@ class ThreadDecision:
     reason: ThreadReason
     detail: str = ""
     role: str = ""  # threaded by a reply token: the role it was issued to ("c" customers, "a..." one agent)
+    follows: int | None = None  # a new ticket that continues this closed (or long resolved) one
 
 
 @dataclass(frozen=True)

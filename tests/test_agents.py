@@ -146,8 +146,24 @@ def test_a_customers_reply_reopens_a_pending_ticket(h, ticket):
 def test_a_reply_reopens_a_resolved_ticket_only_within_the_window(h, ticket, days, status):
     agent_mail(h, "alice@example.test", "#resolve replaced the fuser\n")
     h.desk.clock.advance(days=days)
-    customer_reply(h)
+    out = customer_reply(h)
     assert show(h, ticket)["status"] == status
+    if status == "resolved":  # too late: a new ticket that follows the old one
+        follow_up = show(h, out.ticket_id)
+        assert out.ticket_id != ticket and out.new_ticket
+        assert any(e["kind"] == "follow-up" and e["new"] == str(ticket) for e in follow_up["events"])
+    else:
+        assert out.ticket_id == ticket
+
+
+def test_a_reply_to_a_closed_ticket_starts_a_follow_up_but_an_agents_stays(h, ticket):
+    agent_mail(h, "alice@example.test", "#close\n")
+    out = customer_reply(h)
+    assert out.ticket_id != ticket and show(h, ticket)["status"] == "closed"
+    address = _alert_address(h, ticket, "alice@example.test")
+    note = h.take(make_message(sender="Alice <alice@example.test>", to=address, subject="Re: x",
+                               body="#note filed for the record\n"))
+    assert note.ticket_id == ticket
 
 
 def test_commands_count_only_with_dmarc_from_our_receiving_server_when_required(tmp_path):

@@ -11,7 +11,7 @@ from maildesk.intake.limits import check_raw, check_tree
 from maildesk.intake.parse import parse_bytes, read_message
 from maildesk.intake.reply import extract_new_text
 from maildesk.intake.thread import decide
-from maildesk.models import Address, ParsedMessage, StoredAttachment
+from maildesk.models import Address, ParsedMessage, StoredAttachment, ThreadDecision
 from maildesk.stage import Context, Work
 from maildesk.store.files import save_attachment
 from maildesk.store.tickets import NewMessage
@@ -80,7 +80,29 @@ class Thread:
     def process(self, work: Work, ctx: Context) -> Work:
         decision = decide(work.need_parsed(), secret=ctx.desk.secret, desk_address=ctx.desk.address,
                           index=ctx.store.tickets)
+        if decision.ticket_id is not None and (why := _finished(work, decision.ticket_id, ctx)):
+            decision = ThreadDecision(None, "new", f"follow-up of #{decision.ticket_id}: it is {why}",
+                                      follows=decision.ticket_id)
         return work.but(thread=decision, ticket_id=decision.ticket_id)
+
+
+def _finished(work: Work, ticket_id: int, ctx: Context) -> str | None:
+    """Why a person's new mail on this ticket starts a follow-up instead: the ticket is closed, or
+    resolved longer ago than the reopen window. Agents' mail and machines' stay on the ticket."""
+    c, sender = work.classification, work.need_parsed().sender
+    if c is None or c.automatic or sender is None:
+        return None
+    if any(sender.addr in tier.agents for tier in ctx.desk.config.tiers):
+        return None
+    status = ctx.store.work.statuses([ticket_id]).get(ticket_id)
+    if status == "closed":
+        return "closed"
+    if status == "resolved":
+        since = ctx.store.work.status_since(ticket_id)
+        window = timedelta(days=ctx.desk.config.security.reopen_window_days)
+        if since is not None and ctx.desk.clock() - since > window:
+            return f"resolved since {since:%Y-%m-%d}"
+    return None
 
 
 class Screen:
@@ -155,6 +177,10 @@ class Record:
         requester, others = _people(parsed, ctx.desk.address)
         tickets.add_participants(ticket_id, requester, role="requester" if new else "cc", now=now)
         tickets.add_participants(ticket_id, others, role="cc", now=now)
+        if new and work.thread is not None and work.thread.follows is not None:
+            ctx.store.work.link(ticket_id, work.thread.follows, kind="follow-up", at=now)
+            ctx.store.work.event(ticket_id, actor="system", kind="follow-up", at=now, new=str(work.thread.follows),
+                                 detail={"follows": work.thread.follows})
         return work.but(ticket_id=ticket_id, message_pk=pk, new_ticket=new)
 
 
