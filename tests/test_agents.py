@@ -227,3 +227,21 @@ def test_an_agents_token_for_a_merged_ticket_acts_on_the_ticket_it_went_into(h):
     h.take(make_message(sender="Alice <alice@example.test>", to=address, subject="Re: x", body=f"#merge {first}\n"))
     h.take(make_message(sender="Alice <alice@example.test>", to=address, subject="Re: x", body="#priority urgent\n"))
     assert show(h, first)["priority"] == "urgent" and show(h, second)["priority"] == "normal"
+
+
+def test_an_agent_opens_a_ticket_for_a_customer_from_their_personal_address(h):
+    from maildesk.agents.authority import personal_address
+    from maildesk.stage import Context
+
+    mine = personal_address(Context(h.desk, h.store), "alice@example.test")
+    out = h.take(make_message(sender="Alice <alice@example.test>", to=mine, subject="Your VPN access",
+                              body="#requester dana@customer.example\n#priority high\n\n"
+                                   "Hello Dana, as discussed on the phone: your access is ready.\n"))
+    t = show(h, out.ticket_id)
+    assert (t["requester"], t["priority"]) == (CUSTOMER, "high")
+    (relay,) = outbox(h, "relay", CUSTOMER)
+    assert "your access is ready" in text(relay) and outbox(h, "acknowledgement") == []
+    bob = personal_address(Context(h.desk, h.store), "bob@example.test")
+    other = h.take(make_message(sender="Alice <alice@example.test>", to=bob, subject="x",
+                                body="#requester erin@customer.example\n"))  # alice using bob's address
+    assert show(h, other.ticket_id)["requester"] == "alice@example.test"

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from maildesk.intake.authres import verify_sender
 from maildesk.notify.notifier import agent_role, agents_of
 from maildesk.stage import Context, Work
+from maildesk.tokens import make_token, reply_address, tokens_in, verify_token
 
 
 @dataclass(frozen=True)
@@ -17,13 +18,37 @@ class Authority:
     refused: str = ""
 
 
+PERSONAL = 0  # the "ticket" of an agent's personal address: for opening tickets on a customer's behalf
+
+
+def personal_address(ctx: Context, agent: str) -> str:
+    """The agent's own address at the desk: mail to it with ``#requester`` opens a ticket for a customer."""
+    return reply_address(ctx.desk.address, make_token(ctx.desk.secret, PERSONAL, agent_role(agent)))
+
+
+def authorize_new(work: Work, ctx: Context) -> Authority:
+    """A new ticket is an agent's only when it came to that agent's personal address, from that agent."""
+    parsed = work.need_parsed()
+    for token in tokens_in(parsed.recipients, ctx.desk.address):
+        claim = verify_token(ctx.desk.secret, token)
+        if claim and claim.ticket_id == PERSONAL and claim.role.startswith("a"):
+            return _check(claim.role, work, ctx)
+    return Authority(None, "it was not sent to an agent's personal address")
+
+
 def authorize(work: Work, ctx: Context) -> Authority:
     """All must hold: a reply address issued to one agent for this very ticket (threading checked
     its signature and ticket), a From of that agent, and, when required, DKIM or DMARC pass."""
-    thread, parsed = work.thread, work.need_parsed()
+    thread = work.thread
     if thread is None or thread.reason != "token" or not thread.role.startswith("a"):
         return Authority(None, "it was not sent to an agent's reply address for this ticket")
-    agent = next((a for a in sorted(agents_of(ctx)) if agent_role(a) == thread.role), None)
+    return _check(thread.role, work, ctx)
+
+
+def _check(role: str, work: Work, ctx: Context) -> Authority:
+    """The agent a token role belongs to must be the sender, authenticated when the desk requires it."""
+    parsed = work.need_parsed()
+    agent = next((a for a in sorted(agents_of(ctx)) if agent_role(a) == role), None)
     if agent is None:
         return Authority(None, "its reply address belongs to no configured agent")
     sender = parsed.sender.addr if parsed.sender else ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from maildesk.agents.authority import Authority, authorize
+from maildesk.agents.authority import Authority, authorize, authorize_new, personal_address
 from maildesk.agents.workflow import Desk, Effect, Plan, plan
 from maildesk.intake.commands import ParsedCommands, help_text, parse_commands
 from maildesk.models import Address
@@ -53,13 +53,13 @@ class AgentMail:
     pure = False
 
     def process(self, work: Work, ctx: Context) -> Work:
-        if work.new_ticket or work.ticket_id is None or work.classification is None:
-            return work
-        if work.classification.automatic:
+        if work.ticket_id is None or work.classification is None or work.classification.automatic:
             return work
         tiers = tuple(t.name for t in ctx.desk.config.tiers)
         parsed = parse_commands(work.new_text, tiers=tiers)
-        authority = authorize(work, ctx)
+        authority = authorize_new(work, ctx) if work.new_ticket else authorize(work, ctx)
+        if work.new_ticket and authority.agent is None:
+            return work  # a new ticket from anyone else: its text is just text
         if authority.agent is None:
             refuse(work, ctx, parsed, authority)
             return work
@@ -106,7 +106,8 @@ def run(work: Work, ctx: Context, parsed: ParsedCommands, agent: str) -> None:
         done = result.done if not failed else ()
         skipped = ("nothing was applied and your reply was not sent: fix the failed command(s) and send again",) \
             if failed else ()
-        extra = (help_text(),) if any(e.kind == "help" for e in result.effects) else ()
+        extra = (help_text(), f"to open a ticket for a customer, write to {personal_address(ctx, agent)} "
+                 "with #requester ADDRESS") if any(e.kind == "help" for e in result.effects) else ()
         notices.receipt(ticket_id, agent=Address(agent), parent=Parent.of(message),
                         results=CommandResults(done=done + extra, failed=failed, ignored=skipped))
 
@@ -146,6 +147,8 @@ def _effect(ticket_id: int, effect: Effect, ctx: Context, agent: str, notices: N
         ctx.store.work.link(ticket_id, detail["problem"], kind="incident", at=now)
         ctx.store.work.event(ticket_id, actor=agent, kind="linked", at=now, new=str(detail["problem"]),
                              detail=detail)
+    elif effect.kind == "requester":
+        ctx.store.work.set_requester(ticket_id, detail["address"], actor=agent, at=now)
     elif effect.kind == "note":
         ctx.store.work.event(ticket_id, actor=agent, kind="note", at=now, detail=detail)
 

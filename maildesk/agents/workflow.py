@@ -231,6 +231,18 @@ def _other(state: TicketState, cmd: Command, desk: Desk) -> int | str:
     return target
 
 
+class Requester:
+    """``#requester ADDRESS``: the customer this ticket is for (an agent opening it on their behalf)."""
+
+    name = "requester"
+
+    def plan(self, state: TicketState, cmd: Command, desk: Desk) -> Planned | str:
+        address = (cmd.values or (cmd.args,))[0].lower()
+        if any(address in agents for agents in desk.agents.values()):
+            return f"{address} is an agent, not a customer"
+        return Planned(state, f"requester {address}", (Effect("requester", {"address": address}),))
+
+
 class Help:
     name = "help"
 
@@ -240,7 +252,7 @@ class Help:
 
 HANDLERS: dict[str, Handler] = {h.name: h for h in (
     Take(), Assign(), Escalate(), Deescalate(), Priority(), Tag(), Resolve(), Note(), Cc(), Help(), Merge(),
-    Link(),
+    Link(), Requester(),
     Status("pending", "pending", frozenset({"new", "open", "on_hold"})),
     Status("hold", "on_hold", frozenset({"new", "open", "pending"})),
     Status("close", "closed", frozenset(STATUSES) - {"closed"}),

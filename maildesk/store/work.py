@@ -111,3 +111,15 @@ class WorkStore:
         self.link(ticket_id, into, kind="merged", at=at)  # mail for this ticket now threads there
         self.event(into, actor=actor, kind="merged", at=at, new=str(ticket_id), detail={"from": ticket_id})
         self.event(ticket_id, actor=actor, kind="merged", at=at, new=str(into), detail={"into": into})
+
+    def set_requester(self, ticket_id: int, address: str, *, actor: str, at: datetime) -> None:
+        """The ticket is for ``address``; whoever was its requester stays as a participant in copy."""
+        old = self.conn.execute("SELECT requester FROM tickets WHERE id = ?", [ticket_id]).fetchone()[0]
+        self.conn.execute("UPDATE participants SET role = 'cc' WHERE ticket_id = ? AND role = 'requester'",
+                          [ticket_id])
+        self.conn.execute("INSERT INTO participants (ticket_id, address, name, role, added_at)"
+                          " VALUES (?, ?, '', 'requester', ?) ON CONFLICT(ticket_id, address)"
+                          " DO UPDATE SET role = 'requester'", [ticket_id, address, at.isoformat()])
+        self.conn.execute("UPDATE tickets SET requester = ?, updated_at = ? WHERE id = ?",
+                          [address, at.isoformat(), ticket_id])
+        self.event(ticket_id, actor=actor, kind="requester", old=old, new=address, at=at)
