@@ -97,8 +97,14 @@ class Notices:
                 log.info("ticket %s: no %s notice to %s (%s)", ticket_id, kind, person.addr, why_not)
                 continue
             queued.append(self.notifier.queue(kind=kind, ticket_id=ticket_id, to=person, role=CUSTOMER_ROLE,
-                                              context=context, parent=parent or self._parent(ticket_id)))
+                                              context=context, parent=parent or self._seen(ticket_id, person)))
         return [q for q in queued if q is not None]
+
+    def _seen(self, ticket_id: int, person: Address) -> Parent:
+        """Answer the latest mail this person has had about the ticket, so their client keeps one
+        thread; never an agent's internal mail, which they never received."""
+        first, latest = self.ctx.store.tickets.seen_by(ticket_id, person.addr)
+        return Parent(latest, (first,) if first and first != latest else ())
 
     def _parent(self, ticket_id: int) -> Parent:
         """Answer the ticket's latest message, referencing its first, so clients keep one thread."""

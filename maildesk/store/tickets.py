@@ -98,6 +98,27 @@ class TicketStore:
         ids = [r[0] for r in rows]
         return (ids[0], ids[-1]) if ids else (None, None)
 
+    def seen_by(self, ticket_id: int, address: str) -> tuple[str | None, str | None]:
+        """The Message-IDs of the first and the latest mail of this ticket this address has had:
+        their own mail, or notices the desk sent them; never anyone else's (an agent's internal mail)."""
+        own = self.conn.execute(
+            "SELECT MIN(id), MAX(id) FROM messages WHERE ticket_id = ? AND sender = ? AND message_id IS NOT NULL",
+            [ticket_id, address]).fetchone()
+        first_own = self._message_id(own[0])
+        latest = self.conn.execute(
+            "SELECT o.message_id, o.created_at FROM outbox o WHERE o.ticket_id = ? AND o.recipient = ?"
+            " ORDER BY o.id DESC LIMIT 1", [ticket_id, address]).fetchone()
+        latest_own = self.conn.execute("SELECT message_id, created_at FROM messages WHERE id = ?",
+                                       [own[1]]).fetchone() if own[1] else None
+        newest = max((r for r in (latest, latest_own) if r), key=lambda r: r[1], default=None)
+        return first_own, newest[0] if newest else None
+
+    def _message_id(self, pk: int | None) -> str | None:
+        if pk is None:
+            return None
+        row = self.conn.execute("SELECT message_id FROM messages WHERE id = ?", [pk]).fetchone()
+        return row[0] if row else None
+
     def current(self, ticket_id: int) -> int:
         """The ticket that now holds this one's mail: itself, or where it was merged into."""
         for _ in range(20):  # a merge chain; never a loop, but never trust that
