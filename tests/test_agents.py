@@ -245,3 +245,22 @@ def test_an_agent_opens_a_ticket_for_a_customer_from_their_personal_address(h):
     other = h.take(make_message(sender="Alice <alice@example.test>", to=bob, subject="x",
                                 body="#requester erin@customer.example\n"))  # alice using bob's address
     assert show(h, other.ticket_id)["requester"] == "alice@example.test"
+
+
+def test_a_vendors_reply_stays_internal_and_reaches_the_owner(tmp_path):
+    tiers = [*TIERS, {"name": "L4", "agents": ["support@vendor.example"], "vendor": True}]
+    h = harness(tmp_path, tiers=tiers)
+    ticket_id = h.take(make_message(sender=f"Dana <{CUSTOMER}>", subject="Firewall drops VPN")).ticket_id
+    address = _alert_address(h, ticket_id, "alice@example.test")
+    h.take(make_message(sender="Alice <alice@example.test>", to=address, subject="Re: x",
+                        body="#take\n#escalate L4 firmware bug in the appliance\n"))
+    assert (show(h, ticket_id)["tier"], show(h, ticket_id)["assignee"]) == ("L4", "alice@example.test")
+    (handover,) = outbox(h, "escalation", "support@vendor.example")
+    vendor_address = str(handover["Reply-To"].addresses[0].addr_spec)
+    h.take(make_message(sender="Vendor Support <support@vendor.example>", to=vendor_address, subject="Re: x",
+                        body="#resolve\n\nPlease apply hotfix 7.2.1; internal build only.\n"))
+    t = show(h, ticket_id)
+    assert t["status"] == "open" and t["events"][-1]["kind"] == "vendor-reply"  # a vendor never commands
+    (forward,) = outbox(h, "forward", "alice@example.test")
+    assert "hotfix 7.2.1" in text(forward)
+    assert not [m for m in outbox(h, to=CUSTOMER) if "hotfix" in m.as_string()]

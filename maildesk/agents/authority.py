@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from maildesk.intake.authres import verify_sender
-from maildesk.notify.notifier import agent_role, agents_of
+from maildesk.notify.notifier import agent_role, staff_of
 from maildesk.stage import Context, Work
 from maildesk.tokens import make_token, reply_address, tokens_in, verify_token
 
@@ -48,9 +48,9 @@ def authorize(work: Work, ctx: Context) -> Authority:
 def _check(role: str, work: Work, ctx: Context) -> Authority:
     """The agent a token role belongs to must be the sender, authenticated when the desk requires it."""
     parsed = work.need_parsed()
-    agent = next((a for a in sorted(agents_of(ctx)) if agent_role(a) == role), None)
+    agent = next((a for a in sorted(staff_of(ctx)) if agent_role(a) == role), None)
     if agent is None:
-        return Authority(None, "its reply address belongs to no configured agent")
+        return Authority(None, "its reply address belongs to none of the desk's agents")
     sender = parsed.sender.addr if parsed.sender else ""
     if sender != agent:
         return Authority(None, f"it came from {sender or 'no valid address'}, not from the agent the reply "

@@ -10,7 +10,7 @@ from maildesk.agents.workflow import Desk, Effect, Plan, plan
 from maildesk.intake.commands import ParsedCommands, help_text, parse_commands
 from maildesk.models import Address
 from maildesk.notify.notices import CommandResults, Handover, Notices
-from maildesk.notify.notifier import Parent, agents_of
+from maildesk.notify.notifier import Parent, agents_of, message_context, vendors_of
 from maildesk.stage import Context, Work
 
 log = logging.getLogger("maildesk.agents")
@@ -55,6 +55,10 @@ class AgentMail:
     def process(self, work: Work, ctx: Context) -> Work:
         if work.ticket_id is None or work.classification is None or work.classification.automatic:
             return work
+        sender = work.need_parsed().sender
+        if not work.new_ticket and sender is not None and sender.addr in vendors_of(ctx):
+            forward_vendor_reply(work, ctx)
+            return work
         tiers = tuple(t.name for t in ctx.desk.config.tiers)
         parsed = parse_commands(work.new_text, tiers=tiers)
         authority = authorize_new(work, ctx) if work.new_ticket else authorize(work, ctx)
@@ -93,7 +97,8 @@ def run(work: Work, ctx: Context, parsed: ParsedCommands, agent: str) -> None:
     config = ctx.desk.config
     named = [int(v) for c in parsed.commands if c.name in ("merge", "link") for v in c.values[:1] if v.isdigit()]
     desk = Desk(tuple(t.name for t in config.tiers), {t.name: t.agents for t in config.tiers}, agent,
-                others=ctx.store.work.statuses(named) if named else {})
+                others=ctx.store.work.statuses(named) if named else {},
+                vendors=frozenset(t.name for t in config.tiers if t.vendor))
     result = plan(state, parsed.commands, desk)
     failed = tuple(f"line {e.line}: {e.problem}" for e in parsed.errors) + result.failed
     notices, message = Notices(ctx), work.need_parsed()
@@ -170,3 +175,23 @@ def resolve_incidents(problem_id: int, summary: str, ctx: Context, agent: str, n
         work.event(incident, actor=agent, kind="resolution", at=now, detail={"summary": summary,
                                                                             "problem": problem_id})
         notices.resolution(incident, summary=summary)
+
+
+def forward_vendor_reply(work: Work, ctx: Context) -> None:
+    """A vendor's mail stays internal on the ticket and goes to its owner (or the staff of the tier
+    below the vendor's); nothing reaches the customer unless an agent relays it."""
+    assert work.ticket_id is not None
+    state = ctx.store.work.state(work.ticket_id)
+    assert state is not None
+    tiers = [t for t in ctx.desk.config.tiers if not t.vendor]
+    below = next((t for t in reversed(tiers) if ctx.desk.config.tiers.index(t) < _index(ctx, state.tier)), None)
+    owners = [state.assignee] if state.assignee else list(below.agents if below else ())
+    sender = work.need_parsed().sender
+    ctx.store.work.event(work.ticket_id, actor=sender.addr if sender else "vendor", kind="vendor-reply",
+                         at=ctx.desk.clock(), detail={"forwarded_to": owners})
+    Notices(ctx).forward(work.ticket_id, to=owners, message=message_context(work.need_parsed(), work.new_text))
+
+
+def _index(ctx: Context, tier: str) -> int:
+    names = [t.name for t in ctx.desk.config.tiers]
+    return names.index(tier) if tier in names else len(names)

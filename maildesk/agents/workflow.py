@@ -50,6 +50,7 @@ class Desk:
     agents: dict[str, tuple[str, ...]]
     actor: str  # the agent whose mail this is
     others: dict[int, str] = field(default_factory=dict)  # status of each ticket a command names
+    vendors: frozenset[str] = frozenset()  # tiers that are outside vendors
 
     def tier_of(self, agent: str) -> tuple[str, ...]:
         return tuple(t for t in self.tiers if agent in self.agents.get(t, ()))
@@ -106,7 +107,9 @@ class Escalate:
             return target[1:]
         kind = "deescalated" if self.down else "escalated"
         effect = Effect(kind, {"from_tier": state.tier, "to_tier": target, "reason": cmd.text})
-        new = replace(state, tier=target, assignee=None, status="open")
+        # a vendor does not own tickets: whoever sent it there stays the owner, and hears back
+        owner = (state.assignee or desk.actor) if target in desk.vendors else None
+        new = replace(state, tier=target, assignee=owner, status="open")
         return Planned(new, f"{kind} from {state.tier} to {target}", (effect,))
 
     def _target(self, state: TicketState, cmd: Command, desk: Desk) -> str:

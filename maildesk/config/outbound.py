@@ -53,6 +53,7 @@ class TierConfig:
     name: str
     agents: tuple[str, ...] = ()
     assign: str = ""  # how new tickets get an owner: "" (agents take them), "round-robin", "least-open"
+    vendor: bool = False  # an outside vendor: its members get escalations, never command, never reach customers
 
 
 def check_password_source(raw: Any, values: dict[str, Any], where: str, problems: Problems) -> None:
@@ -103,6 +104,7 @@ TIER = {
     "name": Option(str, check=is_name),
     "agents": Option(list, []),
     "assign": Option(str, "", one_of("", "round-robin", "least-open")),
+    "vendor": Option(bool, False),
 }
 
 
@@ -195,5 +197,5 @@ def read_tiers(raw: Any, problems: Problems, *, desk_address: str | None = None)
         elif v["name"]:
             if v["assign"] and not agents:
                 problems.add(f"tier[{i}].assign", f"{show(v['assign'])} needs agents to assign to")
-            tiers.append(TierConfig(v["name"], tuple(agents), v["assign"]))
+            tiers.append(TierConfig(v["name"], tuple(agents), v["assign"], v["vendor"]))
     return tuple(tiers)

@@ -22,6 +22,7 @@ AUTO_SUBMITTED: dict[str, str] = {
     "escalation": "auto-generated",
     "resolution": "auto-generated",
     "receipt": "auto-generated",
+    "forward": "auto-generated",
 }
 TICKET_HEADER = "X-Maildesk-Ticket"
 MAX_SUBJECT = 200  # characters of subject text before the [#ID] tag

@@ -82,6 +82,13 @@ class Notices:
         return self.notifier.queue(kind="receipt", ticket_id=ticket_id, to=agent, role=agent_role(agent.addr),
                                    context=context, parent=parent)
 
+    def forward(self, ticket_id: int, *, to: list[str], message: dict[str, Any]) -> list[int]:
+        """A vendor's reply to the agents who handle the ticket; never to a customer."""
+        context = {**ticket_context(self.ctx, ticket_id), "message": message}
+        queued = [self.notifier.queue(kind="forward", ticket_id=ticket_id, to=Address(agent), role=agent_role(agent),
+                                      context=context) for agent in to]
+        return [q for q in queued if q is not None]
+
     def customers(self, ticket_id: int) -> list[Address]:
         """The requester and the people in copy, without agents or the desk itself."""
         staff = agents_of(self.ctx) | {self.ctx.desk.address.lower()}

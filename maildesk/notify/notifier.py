@@ -48,8 +48,17 @@ def agent_role(agent: str) -> str:
 
 
 def agents_of(ctx: Context) -> frozenset[str]:
-    """Every configured agent, of every tier."""
+    """Every configured agent, of every tier (a vendor's contacts included)."""
     return frozenset(a for tier in ctx.desk.config.tiers for a in tier.agents)
+
+
+def staff_of(ctx: Context) -> frozenset[str]:
+    """The desk's own agents: those of tiers that are not an outside vendor."""
+    return frozenset(a for tier in ctx.desk.config.tiers if not tier.vendor for a in tier.agents)
+
+
+def vendors_of(ctx: Context) -> frozenset[str]:
+    return agents_of(ctx) - staff_of(ctx)
 
 
 class Notifier:

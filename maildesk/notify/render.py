@@ -30,7 +30,8 @@ def builtin_dir(*, source: Path = Path(__file__).resolve().parents[2] / "templat
 
 BUILTIN_DIR = builtin_dir()
 
-NOTICES: tuple[str, ...] = ("acknowledgement", "alert", "relay", "status", "escalation", "resolution", "receipt")
+NOTICES: tuple[str, ...] = ("acknowledgement", "alert", "relay", "status", "escalation", "resolution", "receipt",
+                           "forward")
 PARTS: tuple[str, ...] = ("subject", "txt", "html")  # NAME.PART.j2; only html may be absent
 
 COMMON_VARIABLES: tuple[str, ...] = ("desk", "ticket", "recipient", "reply_address")
@@ -42,6 +43,7 @@ NOTICE_VARIABLES: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "escalation": ("history", "handover"),
     "resolution": ("resolution",),
     "receipt": ("results",),
+    "forward": ("message",),
 })
 
 _SAMPLE_MESSAGE: dict[str, object] = {
