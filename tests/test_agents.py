@@ -264,3 +264,11 @@ def test_a_vendors_reply_stays_internal_and_reaches_the_owner(tmp_path):
     (forward,) = outbox(h, "forward", "alice@example.test")
     assert "hotfix 7.2.1" in text(forward)
     assert not [m for m in outbox(h, to=CUSTOMER) if "hotfix" in m.as_string()]
+
+
+def test_every_change_is_an_event_with_actor_and_old_and_new_values(h, ticket):
+    agent_mail(h, "alice@example.test", "#take\n#tag +printer +floor3\n#cc +ed@customer.example\n#hold VND-4711\n")
+    events = {e["kind"]: e for e in show(h, ticket)["events"] if e["actor"] == "alice@example.test"}
+    assert (events["assignee"]["old"], events["assignee"]["new"]) == (None, "alice@example.test")
+    assert events["tags"]["new"] == "floor3 printer" and "ed@customer.example" in events["cc"]["new"].split()
+    assert events["status"]["new"] == "on_hold" and events["vendor-reference"]["new"] == "VND-4711"

@@ -154,6 +154,9 @@ def _effect(ticket_id: int, effect: Effect, ctx: Context, agent: str, notices: N
                              detail=detail)
     elif effect.kind == "requester":
         ctx.store.work.set_requester(ticket_id, detail["address"], actor=agent, at=now)
+    elif effect.kind == "hold":
+        ctx.store.work.event(ticket_id, actor=agent, kind="vendor-reference", at=now, new=detail["reference"],
+                             detail=detail)
     elif effect.kind == "note":
         ctx.store.work.event(ticket_id, actor=agent, kind="note", at=now, detail=detail)
 

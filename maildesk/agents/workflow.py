@@ -164,7 +164,8 @@ class Status:
         if state.status not in self.allowed:
             return f"cannot {self.name}: ticket #{state.id} is {state.status}"
         detail = f" ({cmd.args})" if self.name == "hold" and cmd.args else ""
-        return Planned(replace(state, status=self.to), f"status {self.to}{detail}")
+        effects = (Effect("hold", {"reference": cmd.args}),) if self.name == "hold" else ()
+        return Planned(replace(state, status=self.to), f"status {self.to}{detail}", effects)
 
 
 class Resolve:

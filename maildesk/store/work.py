@@ -52,6 +52,9 @@ class WorkStore:
         self.conn.executemany(
             "INSERT OR IGNORE INTO participants (ticket_id, address, name, role, added_at) VALUES (?, ?, '', 'cc', ?)",
             [(ticket_id, a, at.isoformat()) for a in set(end.cc) - set(start.cc)])
+        for kind, old, new in (("tags", start.tags, end.tags), ("cc", start.cc, end.cc)):
+            if old != new:
+                self.event(ticket_id, actor=actor, kind=kind, old=" ".join(old), new=" ".join(new), at=at)
 
     def event(self, ticket_id: int, *, actor: str, kind: str, at: datetime, old: str | None = None,
               new: str | None = None, detail: dict[str, Any] | None = None) -> None:
