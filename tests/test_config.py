@@ -20,11 +20,12 @@ def test_example_config_loads_and_documents_every_key():
         "imap", 993, "Processed", "MAILDESK_IMAP_PASSWORD")
     assert drop.kind == "maildir" and drop.path == ROOT / "var" / "inbox"
     text = (ROOT / "config.example.toml").read_text()
-    from maildesk.config import DESK, INTAKE, LIMITS, MAILBOX, SECURITY
+    from maildesk.config import DESK, INTAKE, LIMITS, MAILBOX, SECURITY, TICKETS
     from maildesk.config.outbound import NOTIFY, OUTBOUND, TIER
 
     for section, options in (("desk", DESK), ("mailbox", MAILBOX), ("limits", LIMITS), ("intake", INTAKE),
-                             ("outbound", OUTBOUND), ("notify", NOTIFY), ("tier", TIER), ("security", SECURITY)):
+                             ("outbound", OUTBOUND), ("notify", NOTIFY), ("tier", TIER), ("security", SECURITY),
+                             ("tickets", TICKETS)):
         for key in options:
             assert f"{key} =" in text or f"# {key} =" in text, f"{section}.{key} is not documented"
 
@@ -90,6 +91,8 @@ BAD = [
     ('[desk]\naddress = "a@b.example"\n[[tier]]\nname = "L1"\nagents = ["x@y.example", "X@y.example"]\n',
      'tier[0].agents[1]: "X@y.example" is listed twice'),
     ('tier = []\n[desk]\naddress = "a@b.example"\n', "tier: expected a non-empty list"),
+    ('[desk]\naddress = "a@b.example"\n[tickets]\nreopen_window_days = -1\n', "tickets.reopen_window_days"),
+    ('[desk]\naddress = "a@b.example"\n[security]\nrequire_dmarc = true\n', "security.authserv_id: required"),
     ('[desk]\naddress = "a@b.example"\n[outbound]\nca_file = "nowhere.pem"\n', "outbound.ca_file: file not found"),
     ('[desk]\naddress = "a@b.example"\n[outbound]\nhelo_name = "bad name\\r\\nRCPT"\n',
      "outbound.helo_name: expected a host name"),

@@ -42,7 +42,7 @@ class CustomerReply:
         if status != "resolved":
             return False
         since = ctx.store.work.status_since(ticket_id)
-        window = timedelta(days=ctx.desk.config.security.reopen_window_days)
+        window = timedelta(days=ctx.desk.config.tickets.reopen_window_days)
         return since is None or ctx.desk.clock() - since <= window
 
 

@@ -71,6 +71,12 @@ class SecurityConfig:
 
     require_dmarc: bool = False  # commands also need DKIM/DMARC pass for the agent's domain ...
     authserv_id: str = ""  # ... in the topmost Authentication-Results of this receiving server
+
+
+@dataclass(frozen=True)
+class TicketsConfig:
+    """The ticket lifecycle's settings."""
+
     reopen_window_days: int = 7  # a customer's reply reopens a resolved ticket within this many days
 
 
@@ -86,6 +92,7 @@ class Config:
     intake_workers: int = 0  # processes for the pure intake steps; 0 = in the daemon itself
     routing: RoutingConfig = RoutingConfig()
     security: SecurityConfig = SecurityConfig()
+    tickets: TicketsConfig = TicketsConfig()
 
     def tier(self, name: str) -> TierConfig | None:
         return next((t for t in self.tiers if t.name == name), None)
@@ -126,6 +133,9 @@ MAILBOX = {
 SECURITY = {
     "require_dmarc": Option(bool, False),
     "authserv_id": Option(str, ""),
+}
+
+TICKETS = {
     "reopen_window_days": Option(int, 7, in_range(0, 3650)),
 }
 
@@ -144,7 +154,7 @@ def _workers(value: Any) -> str | None:
 
 INTAKE = {"workers": Option((str, int), "auto", _workers)}
 
-TOP = {"desk", "mailbox", "limits", "intake", "outbound", "notify", "tier", "routing", "rule", "security"}
+TOP = {"desk", "mailbox", "limits", "intake", "outbound", "notify", "tier", "routing", "rule", "security", "tickets"}
 
 
 def _mailbox(raw: Any, index: int, base: Path, problems: Problems) -> MailboxConfig | None:
@@ -202,6 +212,7 @@ def build(data: dict[str, Any], *, base: Path, source: Path | None) -> Config:
     tiers = read_tiers(data.get("tier"), problems, desk_address=desk.address)
     routing = read_routing(data, tiers=tiers, problems=problems, mailboxes=names)
     sec = read_table(data.get("security", {}), "security", SECURITY, problems)
+    tickets = read_table(data.get("tickets", {}), "tickets", TICKETS, problems)
     if sec["require_dmarc"] and not sec["authserv_id"]:
         problems.add("security.authserv_id", "required with require_dmarc = true: the receiving server's "
                      "authserv-id, as it writes it at the start of its Authentication-Results header")
@@ -210,6 +221,7 @@ def build(data: dict[str, Any], *, base: Path, source: Path | None) -> Config:
         raise ConfigError(key, problem, more=tuple(more))
     return Config(desk=desk, mailboxes=tuple(b for b in boxes if b), limits=limits, source=source,
                   outbound=outbound, notify=notify, tiers=tiers, routing=routing, security=SecurityConfig(**sec),
+                  tickets=TicketsConfig(**tickets),
                   intake_workers=default_workers() if workers == "auto" else workers)
 
 

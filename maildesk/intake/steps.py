@@ -99,7 +99,7 @@ def _finished(work: Work, ticket_id: int, ctx: Context) -> str | None:
         return "closed"
     if status == "resolved":
         since = ctx.store.work.status_since(ticket_id)
-        window = timedelta(days=ctx.desk.config.security.reopen_window_days)
+        window = timedelta(days=ctx.desk.config.tickets.reopen_window_days)
         if since is not None and ctx.desk.clock() - since > window:
             return f"resolved since {since:%Y-%m-%d}"
     return None
