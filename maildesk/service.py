@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 
 from maildesk.config import load_config
-from maildesk.daemon import MailboxWorker, OutboxWorker, prepare_pool
+from maildesk.daemon import Backoff, MailboxWorker, OutboxWorker, prepare_pool
 from maildesk.desk import Desk
-from maildesk.errors import ConfigError
+from maildesk.errors import ConfigError, StoreUnavailable
 
 log = logging.getLogger("maildesk.daemon")
 
@@ -27,13 +27,20 @@ def run_forever(desk: Desk, *, stop: threading.Event | None = None, reload: thre
     """
     stop, reload = stop or threading.Event(), reload or threading.Event()
     in_main = threading.current_thread() is threading.main_thread()
+    backoff = Backoff()
     with _signals(stop, reload) if in_main else nullcontext():
-        while True:
-            serve(desk, stop=stop, reload=reload, outbox_every=outbox_every)
-            if stop.is_set():
-                return
-            reload.clear()
-            desk = reloaded(desk)
+        while not stop.is_set():
+            try:
+                serve(desk, stop=stop, reload=reload, outbox_every=outbox_every)
+            except StoreUnavailable as exc:  # the database could not even be opened: wait, then try again
+                delay = backoff.next()
+                log.error("database unavailable: %s; starting again in %.0f s", exc, delay)
+                stop.wait(delay)
+                continue
+            backoff.reset()
+            if reload.is_set():
+                reload.clear()
+                desk = reloaded(desk)
 
 
 def serve(desk: Desk, *, stop: threading.Event, reload: threading.Event, outbox_every: float) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -91,6 +92,7 @@ def _wait(condition, stop, what: str) -> None:
 
 
 def test_a_reload_applies_a_valid_config_and_refuses_a_broken_one(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="maildesk")
     config_file = tmp_path / "maildesk.toml"
     _config(config_file, "(?i)vip", "L2")
     write_secret(tmp_path / "var" / "secret.key")
@@ -107,7 +109,9 @@ def test_a_reload_applies_a_valid_config_and_refuses_a_broken_one(tmp_path, capl
 
     def take(subject: str) -> str | None:
         (new / f"{subject}.eml").write_bytes(make_message(subject=subject))
-        _wait(lambda: tier_of(subject) is not None, stop, f"{subject} never became a ticket")
+        _wait(lambda: tier_of(subject) is not None, stop,
+              f"{subject} never became a ticket (daemon alive: {worker.is_alive()}; threads: "
+              f"{sorted(t.name for t in threading.enumerate())}; log: {caplog.text[-2000:]})")
         return tier_of(subject)
 
     try:
