@@ -272,3 +272,18 @@ def test_every_change_is_an_event_with_actor_and_old_and_new_values(h, ticket):
     assert (events["assignee"]["old"], events["assignee"]["new"]) == (None, "alice@example.test")
     assert events["tags"]["new"] == "floor3 printer" and "ed@customer.example" in events["cc"]["new"].split()
     assert events["status"]["new"] == "on_hold" and events["vendor-reference"]["new"] == "VND-4711"
+
+
+def test_a_rating_after_the_resolution_is_recorded_and_does_not_reopen(h, ticket):
+    agent_mail(h, "alice@example.test", "#resolve replaced the fuser\n")
+    customer_reply(h, "4 - quick, but I had to ask twice\n")
+    customer_reply(h, "5\n")  # a later rating replaces the first
+    t = show(h, ticket)
+    assert t["status"] == "resolved"
+    rows = h.store.db.execute("SELECT score, comment FROM csat WHERE ticket_id = ?", [ticket]).fetchall()
+    assert rows == [(5, "")]
+    h.desk.clock.advance(days=30)
+    late = customer_reply(h, "3 stars\n")  # long after the window: still a rating, no follow-up ticket
+    assert late.ticket_id == ticket and h.store.db.execute("SELECT score FROM csat").fetchone()[0] == 3
+    customer_reply(h, "2 printers are broken again\n")  # words, not a rating: a follow-up ticket
+    assert h.ticket_count() == 2

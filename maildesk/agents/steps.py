@@ -8,6 +8,7 @@ from datetime import timedelta
 from maildesk.agents.authority import Authority, authorize, authorize_new, personal_address
 from maildesk.agents.workflow import Desk, Effect, Plan, plan
 from maildesk.intake.commands import ParsedCommands, help_text, parse_commands
+from maildesk.intake.rating import parse_rating
 from maildesk.models import Address
 from maildesk.notify.notices import CommandResults, Handover, Notices
 from maildesk.notify.notifier import Parent, agents_of, message_context, vendors_of
@@ -17,8 +18,8 @@ log = logging.getLogger("maildesk.agents")
 
 
 class CustomerReply:
-    """A customer's reply wakes a ticket that waits for them (pending), or one resolved within the
-    reopen window; a later reply to a resolved ticket leaves it resolved (a linked new ticket is to come)."""
+    """A customer's reply wakes a ticket that waits for them (pending) or one resolved within the
+    reopen window, unless it is just a rating of the resolution (1 to 5): that is recorded instead."""
 
     name = "customer-reply"
     pure = False
@@ -30,7 +31,13 @@ class CustomerReply:
         if sender.addr in agents_of(ctx):
             return work
         state = ctx.store.work.state(work.ticket_id)
-        if state is None or not self._wakes(state.status, work.ticket_id, ctx):
+        if state is None:
+            return work
+        if state.status in ("resolved", "closed") and (rating := parse_rating(work.new_text)):
+            if ctx.store.work.rate(work.ticket_id, score=rating.score, comment=rating.comment, by=sender.addr,
+                                   at=ctx.desk.clock()):
+                return work  # a rating is thanks, not a new problem: the ticket stays as it is
+        if not self._wakes(state.status, work.ticket_id, ctx):
             return work
         ctx.store.work.set_status(work.ticket_id, "open", actor=sender.addr, at=ctx.desk.clock(),
                                   reason=f"the customer replied to a {state.status} ticket")

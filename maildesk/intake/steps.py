@@ -9,6 +9,7 @@ from maildesk.errors import Duplicate, Quarantine
 from maildesk.intake.classify import classify
 from maildesk.intake.limits import check_raw, check_tree
 from maildesk.intake.parse import parse_bytes, read_message
+from maildesk.intake.rating import parse_rating
 from maildesk.intake.reply import extract_new_text
 from maildesk.intake.thread import decide
 from maildesk.models import Address, ParsedMessage, StoredAttachment, ThreadDecision
@@ -92,8 +93,8 @@ def _finished(work: Work, ticket_id: int, ctx: Context) -> str | None:
     c, sender = work.classification, work.need_parsed().sender
     if c is None or c.automatic or sender is None:
         return None
-    if any(sender.addr in tier.agents for tier in ctx.desk.config.tiers):
-        return None
+    if any(sender.addr in tier.agents for tier in ctx.desk.config.tiers) or parse_rating(work.new_text):
+        return None  # an agent's mail, or a rating of the resolution, belongs on the ticket itself
     status = ctx.store.work.statuses([ticket_id]).get(ticket_id)
     if status == "closed":
         return "closed"

@@ -226,3 +226,19 @@ def ticket_links(db: Database) -> None:
         );
         CREATE INDEX ticket_links_other ON ticket_links(other_id, kind)
         """)
+
+
+@migrations(name="0006_csat")
+def csat(db: Database) -> None:
+    """Customer satisfaction: one rating per resolution of a ticket; a later one replaces it."""
+    _run(db, """
+        CREATE TABLE csat (
+            ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+            resolution_event INTEGER NOT NULL,
+            score INTEGER NOT NULL CHECK (score BETWEEN 1 AND 5),
+            comment TEXT NOT NULL DEFAULT '',
+            rated_by TEXT NOT NULL,
+            rated_at TEXT NOT NULL,
+            PRIMARY KEY (ticket_id, resolution_event)
+        )
+        """)

@@ -126,3 +126,17 @@ class WorkStore:
         self.conn.execute("UPDATE tickets SET requester = ?, updated_at = ? WHERE id = ?",
                           [address, at.isoformat(), ticket_id])
         self.event(ticket_id, actor=actor, kind="requester", old=old, new=address, at=at)
+
+    def rate(self, ticket_id: int, *, score: int, comment: str, by: str, at: datetime) -> bool:
+        """Record a rating of the ticket's latest resolution (replacing an earlier one); False without one."""
+        row = self.conn.execute("SELECT MAX(id) FROM events WHERE ticket_id = ? AND kind = 'resolution'",
+                                [ticket_id]).fetchone()
+        if not row or row[0] is None:
+            return False
+        self.conn.execute(
+            "INSERT INTO csat (ticket_id, resolution_event, score, comment, rated_by, rated_at) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT(ticket_id, resolution_event) DO UPDATE SET score = excluded.score,"
+            " comment = excluded.comment, rated_by = excluded.rated_by, rated_at = excluded.rated_at",
+            [ticket_id, row[0], score, comment, by, at.isoformat()])
+        self.event(ticket_id, actor=by, kind="csat", new=str(score), at=at, detail={"comment": comment})
+        return True
