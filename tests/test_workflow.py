@@ -55,6 +55,7 @@ def test_each_command_plans_its_change(command, state, expected):
     (cmd("merge", "7", values=("7",)), NEW, "is this ticket"),
     (cmd("link", "12", values=("12",)), NEW, "no ticket #12"),
     (cmd("requester", "bob@x.test", values=("bob@x.test",)), NEW, "is an agent"),
+    (cmd("kb"), NEW, "send it with #resolve"),
 ])
 def test_an_invalid_command_fails_with_a_reason(command, state, problem):
     result = plan(state, (command,), DESK)

@@ -159,6 +159,8 @@ def _effect(ticket_id: int, effect: Effect, ctx: Context, agent: str, notices: N
         ctx.store.work.link(ticket_id, detail["problem"], kind="incident", at=now)
         ctx.store.work.event(ticket_id, actor=agent, kind="linked", at=now, new=str(detail["problem"]),
                              detail=detail)
+    elif effect.kind == "kb":
+        file_article(ticket_id, str(detail["title"]), ctx, agent)
     elif effect.kind == "requester":
         ctx.store.work.set_requester(ticket_id, detail["address"], actor=agent, at=now)
     elif effect.kind == "hold":
@@ -205,3 +207,15 @@ def forward_vendor_reply(work: Work, ctx: Context) -> None:
 def _index(ctx: Context, tier: str) -> int:
     names = [t.name for t in ctx.desk.config.tiers]
     return names.index(tier) if tier in names else len(names)
+
+
+def file_article(ticket_id: int, title: str, ctx: Context, agent: str) -> None:
+    """A draft knowledge article from the ticket: its subject (or the title given), what the
+    requester wrote, the resolution summary and the tags. Published only after review."""
+    store, now = ctx.store, ctx.desk.clock()
+    summary = store.tickets.summary(ticket_id)
+    state = store.work.state(ticket_id)
+    article = store.kb.add(title=title or str(summary.get("subject", "")), symptoms=store.work.symptoms(ticket_id),
+                           resolution=store.work.resolution_summary(ticket_id),
+                           tags=state.tags if state else (), source_ticket=ticket_id, author=agent, now=now)
+    store.work.event(ticket_id, actor=agent, kind="kb-article", new=str(article), at=now)

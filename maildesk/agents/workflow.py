@@ -247,6 +247,17 @@ class Requester:
         return Planned(state, f"requester {address}", (Effect("requester", {"address": address}),))
 
 
+class Kb:
+    """``#kb [TITLE]`` with ``#resolve``: the resolution becomes a (draft) knowledge article."""
+
+    name = "kb"
+
+    def plan(self, state: TicketState, cmd: Command, desk: Desk) -> Planned | str:
+        if state.status != "resolved":
+            return "#kb saves a resolution: send it with #resolve SUMMARY (or on a resolved ticket)"
+        return Planned(state, "knowledge article drafted", (Effect("kb", {"title": cmd.args}),))
+
+
 class Help:
     name = "help"
 
@@ -256,7 +267,7 @@ class Help:
 
 HANDLERS: dict[str, Handler] = {h.name: h for h in (
     Take(), Assign(), Escalate(), Deescalate(), Priority(), Tag(), Resolve(), Note(), Cc(), Help(), Merge(),
-    Link(), Requester(),
+    Link(), Requester(), Kb(),
     Status("pending", "pending", frozenset({"new", "open", "on_hold"})),
     Status("hold", "on_hold", frozenset({"new", "open", "pending"})),
     Status("close", "closed", frozenset(STATUSES) - {"closed"}),
@@ -280,10 +291,10 @@ class Plan:
 
 
 def plan(state: TicketState, commands: tuple[Command, ...], desk: Desk) -> Plan:
-    """Run each command over the state left by the one before; unknown ones (merge, link, requester,
-    kb until they exist here) fail with a reason."""
+    """Run each command over the state left by the one before (``#kb`` last: it files the resolution)."""
     current, done, failed, effects = state, [], [], []
-    for cmd in commands:
+    ordered = [c for c in commands if c.name != "kb"] + [c for c in commands if c.name == "kb"]  # after #resolve
+    for cmd in ordered:
         handler = HANDLERS.get(cmd.name)
         outcome = handler.plan(current, cmd, desk) if handler else f"#{cmd.name} is not available yet"
         if isinstance(outcome, str):

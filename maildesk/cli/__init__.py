@@ -11,6 +11,7 @@ from maildesk import __version__
 from maildesk.cli.admin import check_config, init
 from maildesk.cli.mail import deliver, run
 from maildesk.cli.outbox import outbox
+from maildesk.cli.kb import kb
 from maildesk.cli.records import export, quarantine, tickets
 from maildesk.cli.routing import queue, rules
 from maildesk.cli.state import State
@@ -31,7 +32,7 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
     ctx.obj = State(config_path)
 
 
-for command in (init, check_config, run, deliver, tickets, quarantine, outbox, queue, rules, export):
+for command in (init, check_config, run, deliver, tickets, quarantine, outbox, queue, rules, kb, export):
     cli.add_command(command)
 
 

@@ -128,7 +128,22 @@ def ticket_context(ctx: Context, ticket_id: int) -> dict[str, Any]:
     desk = ctx.desk.config.desk
     links = [{"title": t, "url": u} for t, u in ctx.desk.config.notify.help_links]
     return {"desk": {"name": desk.name, "address": desk.address}, "ticket": ctx.store.tickets.summary(ticket_id),
-            "help_links": links}
+            "help_links": links, "articles": []}
+
+
+SUGGESTIONS = 3  # published articles an acknowledgement or alert may suggest
+EXCERPT = 160  # characters of an article's resolution shown with its title
+
+
+def suggested_articles(ctx: Context, text: str) -> list[dict[str, Any]]:
+    """Up to three published knowledge articles matching the text: titles and short excerpts only."""
+    found = ctx.store.kb.search(text, limit=SUGGESTIONS, published_only=True)
+    return [{"id": a.id, "title": a.title, "excerpt": _excerpt(a.resolution)} for a in found]
+
+
+def _excerpt(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= EXCERPT else flat[:EXCERPT].rsplit(" ", 1)[0] + " …"
 
 
 def message_context(parsed: ParsedMessage, new_text: str) -> dict[str, Any]:

@@ -36,8 +36,8 @@ PARTS: tuple[str, ...] = ("subject", "txt", "html")  # NAME.PART.j2; only html m
 
 COMMON_VARIABLES: tuple[str, ...] = ("desk", "ticket", "recipient", "reply_address")
 NOTICE_VARIABLES: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "acknowledgement": ("help_links",),
-    "alert": ("message",),
+    "acknowledgement": ("help_links", "articles"),
+    "alert": ("message", "articles"),
     "relay": ("message", "agent_name"),
     "status": ("old_status", "new_status"),
     "escalation": ("history", "handover"),
@@ -66,6 +66,8 @@ SAMPLE_CONTEXT: Mapping[str, object] = MappingProxyType({
     "message": _SAMPLE_MESSAGE,               # the message the notice is about (alert, relay)
     "agent_name": "Alice Martin",             # relay: the agent's name, never their address
     "help_links": [{"title": "Reset your password", "url": "https://help.example.test/password"}],
+    "articles": [{"id": 7, "title": "Locked out after a password reset",   # published knowledge articles
+                  "excerpt": "Wait 15 minutes, then sign in with the new password; the old one is cached."}],
     "old_status": "open",
     "new_status": "pending",
     "resolution": "Your account was locked after several failed attempts; we have unlocked it.",
@@ -237,7 +239,7 @@ def _screen(name: str, context: Mapping[str, object]) -> dict[str, object]:
     """The variables a notice gets: all of them, except that the acknowledgement never sees mail content."""
     if name != "acknowledgement":
         return dict(context)
-    safe = {key: context[key] for key in ("desk", "reply_address", "help_links") if key in context}
+    safe = {key: context[key] for key in ("desk", "reply_address", "help_links", "articles") if key in context}
     if isinstance(ticket := context.get("ticket"), Mapping):
         safe["ticket"] = {key: ticket[key] for key in _ACK_TICKET_KEYS if key in ticket}
     if isinstance(recipient := context.get("recipient"), Mapping) and "address" in recipient:

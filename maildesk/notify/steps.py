@@ -12,6 +12,7 @@ from maildesk.notify.notifier import (
     agent_role,
     agents_of,
     message_context,
+    suggested_articles,
     ticket_context,
 )
 from maildesk.stage import Context, Work
@@ -53,8 +54,10 @@ class Acknowledge:
         if why_not:
             log.info("ticket %s: no acknowledgement to %s (%s)", work.ticket_id, parsed.sender.addr, why_not)
             return work
+        context = {**ticket_context(ctx, work.ticket_id),
+                   "articles": suggested_articles(ctx, f"{parsed.subject}\n{work.new_text}")}
         notifier.queue(kind="acknowledgement", ticket_id=work.ticket_id, to=parsed.sender, role=CUSTOMER_ROLE,
-                       context=ticket_context(ctx, work.ticket_id), parent=Parent.of(parsed),
+                       context=context, parent=Parent.of(parsed),
                        template=work.route.template if work.route else None)
         return work
 
@@ -73,6 +76,7 @@ class AlertTier:
         parsed = work.need_parsed()
         context = ticket_context(ctx, work.ticket_id)
         context["message"] = message_context(parsed, work.new_text)
+        context["articles"] = suggested_articles(ctx, f"{parsed.subject}\n{work.new_text}")
         ticket = context["ticket"]
         tier = ctx.desk.config.tier(ticket["tier"])
         agents = (ticket["assignee"],) if ticket.get("assignee") else tier.agents if tier else ()

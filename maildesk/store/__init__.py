@@ -16,6 +16,7 @@ from maildesk.store.ledger import LedgerStore
 from maildesk.store.outbox import OutboxStore
 from maildesk.store.queues import QueueStore
 from maildesk.store.work import WorkStore
+from maildesk.store.kb import KnowledgeStore
 from maildesk.store.quarantine import QuarantineStore
 from maildesk.store.schema import migrations
 from maildesk.store.tickets import TicketStore
@@ -49,6 +50,7 @@ class Store:
         self.outbox = OutboxStore(db)
         self.queues = QueueStore(db)
         self.work = WorkStore(db)
+        self.kb = KnowledgeStore(db)
 
     @classmethod
     def open(cls, path: Path | str, *, busy_timeout_ms: int = 5000) -> Store:

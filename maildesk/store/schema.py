@@ -242,3 +242,32 @@ def csat(db: Database) -> None:
             PRIMARY KEY (ticket_id, resolution_event)
         )
         """)
+
+
+@migrations(name="0007_knowledge_base")
+def knowledge_base(db: Database) -> None:
+    """Knowledge articles made from resolutions, searchable with FTS5 (kept in step by triggers)."""
+    _run(db, """
+        CREATE TABLE kb_articles (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            title TEXT NOT NULL,
+            symptoms TEXT NOT NULL DEFAULT '',
+            resolution TEXT NOT NULL,
+            tags TEXT NOT NULL DEFAULT '',
+            source_ticket INTEGER REFERENCES tickets(id),
+            status TEXT NOT NULL DEFAULT 'draft',
+            author TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX kb_articles_status ON kb_articles(status, id);
+        CREATE VIRTUAL TABLE kb_fts USING fts5(title, symptoms, resolution, tags, content='kb_articles',
+                                               content_rowid='id', tokenize='unicode61 remove_diacritics 2')
+        """)
+    columns = "title, symptoms, resolution, tags"
+    insert = f"INSERT INTO kb_fts(rowid, {columns}) VALUES (new.id, new.title, new.symptoms, new.resolution, new.tags);"
+    delete = (f"INSERT INTO kb_fts(kb_fts, rowid, {columns}) "
+              "VALUES ('delete', old.id, old.title, old.symptoms, old.resolution, old.tags);")
+    for name, when, body in (("kb_ai", "AFTER INSERT", insert), ("kb_ad", "AFTER DELETE", delete),
+                             ("kb_au", "AFTER UPDATE", delete + " " + insert)):
+        db.execute(f"CREATE TRIGGER {name} {when} ON kb_articles BEGIN {body} END")

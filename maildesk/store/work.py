@@ -140,3 +140,16 @@ class WorkStore:
             [ticket_id, row[0], score, comment, by, at.isoformat()])
         self.event(ticket_id, actor=by, kind="csat", new=str(score), at=at, detail={"comment": comment})
         return True
+
+    def resolution_summary(self, ticket_id: int) -> str:
+        """The summary of the ticket's latest resolution ("" if never resolved)."""
+        row = self.conn.execute("SELECT detail FROM events WHERE ticket_id = ? AND kind = 'resolution'"
+                                " ORDER BY id DESC LIMIT 1", [ticket_id]).fetchone()
+        return str(json.loads(row[0]).get("summary", "")) if row else ""
+
+    def symptoms(self, ticket_id: int, *, limit: int = 2000) -> str:
+        """What the requester first wrote (their new text), as an article's symptoms."""
+        row = self.conn.execute(
+            "SELECT m.new_text FROM messages m JOIN tickets t ON t.id = m.ticket_id WHERE m.ticket_id = ?"
+            " AND m.sender = t.requester ORDER BY m.id LIMIT 1", [ticket_id]).fetchone()
+        return str(row[0])[:limit] if row else ""
