@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from functools import cached_property
@@ -13,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 UTC = timezone.utc
 ZERO = timedelta(0)
+SECOND = timedelta(seconds=1)
 ONE_DAY = timedelta(days=1)
 WEEK = timedelta(days=7)
 MIDNIGHT = time(0)
@@ -94,8 +96,8 @@ class Calendar:
     @cached_property
     def day_length(self) -> timedelta:
         """One business day: the daily window as configured (a DST change does not alter it)."""
-        end = timedelta(hours=24) if self.end == MIDNIGHT else _since_midnight(self.end)
-        return end - _since_midnight(self.start)
+        end = datetime.combine(date.min + ONE_DAY if self.end == MIDNIGHT else date.min, self.end)
+        return end - datetime.combine(date.min, self.start)
 
     def add(self, start: datetime, duration: timedelta) -> datetime:
         """The earliest instant, in UTC, by which ``duration`` of business time has run since ``start``.
@@ -111,8 +113,9 @@ class Calendar:
             return moment + duration
         remaining = duration
         first = day = self._local_date(moment)
-        while day < first + SEARCH_LIMIT:
-            week = self._week(day) if day > first and remaining > self._full_week else None
+        limit = first + SEARCH_LIMIT
+        while day < limit:
+            week = self._week(day) if day > first and remaining > len(self.days) * self.day_length else None
             if week is not None and remaining > week:
                 remaining -= week  # every window of these seven days is used up: skip them at once
                 day += WEEK
@@ -168,8 +171,9 @@ class Calendar:
         return len(self.days) == 7 and self.start == self.end == MIDNIGHT and not self._closed
 
     @cached_property
-    def _full_week(self) -> timedelta:
-        return len(self.days) * self.day_length
+    def _folded(self) -> dict[time, time]:
+        """Each window bound read with fold=1, as after a clock change: it differs where clocks skip it."""
+        return {clock: clock.replace(fold=1) for clock in (self.start, self.end, MIDNIGHT)}
 
     def _local_date(self, moment: datetime) -> date:
         return moment.astimezone(self.zone).date()
@@ -179,10 +183,23 @@ class Calendar:
 
     def _window(self, day: date) -> tuple[datetime, datetime]:
         """The day's window in UTC: local bounds converted one by one, so a DST change moves them."""
-        opening = datetime.combine(day, self.start, self.zone).astimezone(UTC)
-        if self.end == MIDNIGHT:
-            return opening, datetime.combine(day + ONE_DAY, MIDNIGHT, self.zone).astimezone(UTC)
-        return opening, datetime.combine(day, self.end, self.zone).astimezone(UTC)
+        closing = self._instant(day + ONE_DAY, MIDNIGHT) if self.end == MIDNIGHT else self._instant(day, self.end)
+        return self._instant(day, self.start), closing
+
+    def _instant(self, day: date, clock: time) -> datetime:
+        """When the local clock first reads ``clock`` on ``day``, in UTC; in a DST gap, the moment of the jump."""
+        local, later = (datetime.combine(day, c, self.zone) for c in (clock, self._folded[clock]))
+        if self.zone.utcoffset(local) >= self.zone.utcoffset(later):
+            return local.astimezone(UTC)  # the time exists; if it repeats, fold 0 is its first occurrence
+        naive, low = datetime.combine(day, clock), later.astimezone(UTC)  # skipped: search between the readings
+        lo, hi = 0, int((local.astimezone(UTC) - low).total_seconds())
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if (low + mid * SECOND).astimezone(self.zone).replace(tzinfo=None) >= naive:
+                hi = mid
+            else:
+                lo = mid + 1
+        return low + hi * SECOND
 
     def _week(self, day: date) -> timedelta | None:
         """Business time in the seven days from ``day``; None when the zone's offset changes in them.
@@ -197,11 +214,7 @@ class Calendar:
             if self.zone.utcoffset(midnight) != offset:
                 return None
         closed = bisect_left(self._closed, day + WEEK) - bisect_left(self._closed, day)
-        return self._full_week - closed * self.day_length
-
-
-def _since_midnight(t: time) -> timedelta:
-    return timedelta(hours=t.hour, minutes=t.minute, seconds=t.second, microseconds=t.microsecond)
+        return len(self.days) * self.day_length - closed * self.day_length
 
 
 def _aware(value: datetime, name: str) -> datetime:
@@ -225,9 +238,9 @@ def _days(value: Any) -> frozenset[int]:
         raise CalendarConfigError("days", f'expected a list of day names such as ["mon", "tue"], not {value!r}')
     if not value:
         raise CalendarConfigError("days", "at least one working day is needed")
-    days = set()
+    days: set[int] = set()
     for i, name in enumerate(value):
-        key = name.strip().lower() if isinstance(name, str) else None
+        key = name.strip().lower() if isinstance(name, str) else ""
         if key not in DAY_NAMES:
             raise CalendarConfigError(f"days[{i}]", f"unknown day {name!r} (expected one of {', '.join(DAY_NAMES)})")
         days.add(DAY_NAMES.index(key))
@@ -249,18 +262,16 @@ def _hours(value: Any) -> tuple[time, time]:
 
 
 def _holidays(value: Any) -> frozenset[date]:
+    """TOML dates, or strings written YYYY-MM-DD."""
     if not isinstance(value, (list, tuple)):
         raise CalendarConfigError("holidays", f'expected a list of dates such as ["2026-12-25"], not {value!r}')
-    return frozenset(_holiday(f"holidays[{i}]", item) for i, item in enumerate(value))
-
-
-def _holiday(key: str, item: Any) -> date:
-    """A TOML date, or a string written YYYY-MM-DD."""
-    if isinstance(item, date) and not isinstance(item, datetime):
-        return item
-    if isinstance(item, str) and _DATE.fullmatch(item):
-        try:
-            return date.fromisoformat(item.strip())
-        except ValueError:
-            pass
-    raise CalendarConfigError(key, f"not a date {item!r} (expected YYYY-MM-DD)")
+    holidays: set[date] = set()
+    for i, item in enumerate(value):
+        day = item if isinstance(item, date) and not isinstance(item, datetime) else None
+        if isinstance(item, str) and _DATE.fullmatch(item):
+            with suppress(ValueError):
+                day = date.fromisoformat(item.strip())
+        if day is None:
+            raise CalendarConfigError(f"holidays[{i}]", f"not a date {item!r} (expected YYYY-MM-DD)")
+        holidays.add(day)
+    return frozenset(holidays)

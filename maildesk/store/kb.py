@@ -16,6 +16,7 @@ _WORD = re.compile(r"[^\W_]{3,}")
 _COLUMNS = ("id", "title", "symptoms", "resolution", "tags", "source_ticket", "status", "author", "created_at",
             "updated_at")
 MAX_QUERY_WORDS = 24
+QUERY_TEXT = 2000  # characters of a message its suggestions are looked up from
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class Article:
 
 def match_query(text: str) -> str:
     """An FTS5 query for any of the text's words: each quoted, so nothing in mail is FTS syntax."""
-    words = list(dict.fromkeys(w.lower() for w in _WORD.findall(text)))[:MAX_QUERY_WORDS]
+    words = list(dict.fromkeys(w.lower() for w in _WORD.findall(text[:QUERY_TEXT])))[:MAX_QUERY_WORDS]
     return " OR ".join(f'"{w}"' for w in words)
 
 
@@ -74,6 +75,8 @@ class KnowledgeStore:
 
     def search(self, text: str, *, limit: int = 10, published_only: bool = False) -> list[Article]:
         """The articles best matching any word of ``text`` (BM25), most relevant first."""
+        if published_only and not self._any_published():
+            return []  # the common case on a desk without articles yet: no search at all
         query = match_query(text)
         if not query:
             return []
@@ -81,3 +84,6 @@ class KnowledgeStore:
         sql = (f"SELECT {columns} FROM kb_fts JOIN kb_articles a ON a.id = kb_fts.rowid WHERE kb_fts MATCH ?"
                + (" AND a.status = 'published'" if published_only else "") + " ORDER BY bm25(kb_fts) LIMIT ?")
         return [Article(*row) for row in self.conn.execute(sql, [query, limit])]
+
+    def _any_published(self) -> bool:
+        return self.conn.execute("SELECT 1 FROM kb_articles WHERE status = 'published' LIMIT 1").fetchone() is not None
