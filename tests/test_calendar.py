@@ -29,6 +29,9 @@ CALENDARS = {
     # every hour of every day but New Year's Day: a holiday keeps it off the plain-arithmetic path
     "berlin_full": Calendar.from_config({"timezone": "Europe/Berlin", "days": EVERY_DAY, "hours": "00:00-24:00",
                                          "holidays": ["2026-01-01"]}),
+    # windows the clock changes pass through: at 02:00 in spring (an hour lost), 03:00 in autumn (one repeated)
+    "berlin_night": Calendar.from_config({"timezone": "Europe/Berlin", "days": EVERY_DAY, "hours": "01:00-05:00"}),
+    "berlin_gap": Calendar.from_config({"timezone": "Europe/Berlin", "days": EVERY_DAY, "hours": "02:30-04:00"}),
     "always": Calendar.always(),
 }
 
@@ -121,6 +124,12 @@ ADD = [
     pytest.param("berlin_full", b("2026-03-28 12:00"), "1d", b("2026-03-29 13:00"), id="spring-day-has-23h"),
     pytest.param("berlin_full", b("2026-10-24 12:00"), "1d", b("2026-10-25 11:00"), id="autumn-day-has-25h"),
     pytest.param("berlin_full", b("2025-12-31 23:00"), "2h", b("2026-01-02 01:00"), id="full-days-skip-holiday"),
+    pytest.param("berlin_full", b("2026-03-02 00:00"), "60d", b("2026-05-01 01:00"), id="full-days-over-spring"),
+    pytest.param("berlin_full", b("2026-10-01 00:00"), "61d", b("2026-11-30 23:00"), id="full-days-over-autumn"),
+    pytest.param("berlin_night", b("2026-03-28 12:00"), "4h", b("2026-03-30 02:00"), id="night-loses-an-hour"),
+    pytest.param("berlin_night", b("2026-10-24 12:00"), "5h", u("2026-10-25 04:00"), id="night-gains-an-hour"),
+    pytest.param("berlin_gap", b("2026-03-28 12:00"), "30m", u("2026-03-29 01:30"), id="skipped-opening-is-the-jump"),
+    pytest.param("berlin_gap", b("2026-10-24 12:00"), "2h", u("2026-10-25 02:30"), id="repeated-opening-is-the-first"),
     pytest.param("berlin", b("2026-01-05 08:00"), "30d", b("2026-02-13 18:00"), id="six-weeks"),
     pytest.param("berlin", b("2026-12-07 08:00"), "20d", b("2027-01-04 18:00"), id="four-weeks-over-christmas"),
     pytest.param("berlin", b("2026-03-02 08:00"), "25d", u("2026-04-03 16:00"), id="five-weeks-over-dst"),
@@ -155,6 +164,13 @@ ELAPSED = [
     pytest.param("berlin_full", b("2026-10-25 00:00"), b("2026-10-26 00:00"), 25 * H, id="autumn-day-25h"),
     pytest.param("berlin_full", b("2026-03-26 00:00"), b("2026-04-02 00:00"), 167 * H, id="week-over-spring"),
     pytest.param("berlin_full", b("2026-01-01 00:00"), b("2027-01-01 00:00"), 364 * 24 * H, id="year-less-holiday"),
+    pytest.param("berlin_full", b("2026-03-01 00:00"), b("2026-05-01 00:00"), 1463 * H, id="months-over-spring"),
+    pytest.param("berlin_full", b("2026-10-01 00:00"), b("2026-12-01 00:00"), 1465 * H, id="months-over-autumn"),
+    pytest.param("berlin_night", b("2026-03-29 00:00"), b("2026-03-30 00:00"), 3 * H, id="night-spring-3h"),
+    pytest.param("berlin_night", b("2026-10-25 00:00"), b("2026-10-26 00:00"), 5 * H, id="night-autumn-5h"),
+    pytest.param("berlin_night", b("2026-03-01 00:00"), b("2026-05-01 00:00"), 243 * H, id="nights-over-spring"),
+    pytest.param("berlin_gap", b("2026-03-29 00:00"), b("2026-03-30 00:00"), H, id="skipped-opening"),
+    pytest.param("berlin_gap", b("2026-10-25 00:00"), b("2026-10-26 00:00"), 2.5 * H, id="repeated-opening"),
     pytest.param("new_york", ny("2026-03-06 16:00"), ny("2026-03-09 10:00"), 2 * H, id="new-york-spring-forward"),
     pytest.param("new_york", ny("2026-10-30 16:00"), ny("2026-11-02 10:00"), 2 * H, id="new-york-fall-back"),
     pytest.param("always", b("2026-03-29 00:00"), b("2026-03-30 00:00"), 23 * H, id="always-is-real-time"),
@@ -170,7 +186,7 @@ def test_elapsed(calendar: str, start: datetime, end: datetime, expected: timede
 STARTS = [first + k * timedelta(hours=7, minutes=13)
           for first in (u("2026-03-23 00:00"), u("2026-10-19 00:00"), u("2026-12-21 00:00")) for k in range(47)]
 DURATIONS = [TICK, timedelta(seconds=1), timedelta(minutes=59), H, 8 * H, 10 * H, 10 * H + timedelta(minutes=1),
-             37 * H, 100 * H, 300 * H, 2600 * H]
+             37 * H, 100 * H, 300 * H, 1000 * H]
 
 
 @pytest.mark.parametrize("calendar", CALENDARS)
@@ -199,6 +215,10 @@ def _open_by_wall_clock(cal: Calendar, moment: datetime) -> bool:
     ("berlin_daily", u("2026-03-27 00:00"), 4),
     ("berlin_full", u("2026-10-23 00:00"), 4),
     ("berlin_full", u("2025-12-30 00:00"), 4),
+    ("berlin_full", u("2026-10-10 00:00"), 24),
+    ("berlin_night", u("2026-03-20 00:00"), 20),
+    ("berlin_night", u("2026-10-15 00:00"), 20),
+    ("berlin_gap", u("2026-03-25 00:00"), 8),  # in autumn it opens at the first 02:30 and stays open: no oracle
     ("new_york", u("2026-03-05 00:00"), 6),
     ("new_york", u("2026-10-29 00:00"), 6),
 ])
@@ -252,6 +272,11 @@ def test_always_is_plain_arithmetic() -> None:
     ("berlin_full", b("2025-12-31 23:59:59"), True),
     ("berlin_full", b("2026-01-01 12:00"), False),
     ("berlin_full", b("2026-01-02 00:00"), True),
+    ("berlin_gap", u("2026-03-29 00:59:59"), False),
+    ("berlin_gap", u("2026-03-29 01:00"), True),  # 02:30 never comes: it opens when the clocks jump to 03:00
+    ("berlin_gap", u("2026-10-25 00:29"), False),
+    ("berlin_gap", u("2026-10-25 00:30"), True),  # the first 02:30
+    ("berlin_gap", u("2026-10-25 01:15"), True),  # 02:15 again, after the clocks went back: still open
     ("always", b("2026-12-25 03:00"), True),
 ])
 def test_is_open(calendar: str, moment: datetime, expected: bool) -> None:

@@ -188,7 +188,7 @@ class Calendar:
 
     def _instant(self, day: date, clock: time) -> datetime:
         """When the local clock first reads ``clock`` on ``day``, in UTC; in a DST gap, the moment of the jump."""
-        local, later = (datetime.combine(day, c, self.zone) for c in (clock, self._folded[clock]))
+        local, later = datetime.combine(day, clock, self.zone), datetime.combine(day, self._folded[clock], self.zone)
         if self.zone.utcoffset(local) >= self.zone.utcoffset(later):
             return local.astimezone(UTC)  # the time exists; if it repeats, fold 0 is its first occurrence
         naive, low = datetime.combine(day, clock), later.astimezone(UTC)  # skipped: search between the readings
