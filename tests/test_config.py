@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pathlib import Path
 
 import pytest
@@ -22,10 +24,11 @@ def test_example_config_loads_and_documents_every_key():
     text = (ROOT / "config.example.toml").read_text()
     from maildesk.config import DESK, INTAKE, LIMITS, MAILBOX, SECURITY, TICKETS
     from maildesk.config.outbound import NOTIFY, OUTBOUND, TIER
+    from maildesk.config.sla import POLICY, TIMERS
 
     for section, options in (("desk", DESK), ("mailbox", MAILBOX), ("limits", LIMITS), ("intake", INTAKE),
                              ("outbound", OUTBOUND), ("notify", NOTIFY), ("tier", TIER), ("security", SECURITY),
-                             ("tickets", TICKETS)):
+                             ("tickets", TICKETS), ("sla", POLICY), ("timers", TIMERS)):
         for key in options:
             assert f"{key} =" in text or f"# {key} =" in text, f"{section}.{key} is not documented"
 
@@ -92,6 +95,15 @@ BAD = [
      'tier[0].agents[1]: "X@y.example" is listed twice'),
     ('tier = []\n[desk]\naddress = "a@b.example"\n', "tier: expected a non-empty list"),
     ('[desk]\naddress = "a@b.example"\n[tickets]\nreopen_window_days = -1\n', "tickets.reopen_window_days"),
+    ('[desk]\naddress = "a@b.example"\n[business_hours]\ntimezone = "Mars/Olympus"\nhours = "08:00-18:00"\n',
+     "business_hours.timezone"),
+    ('[desk]\naddress = "a@b.example"\n[business_hours]\ntimezone = "UTC"\nhours = "18:00-08:00"\n',
+     "business_hours.hours"),
+    ('[desk]\naddress = "a@b.example"\n[sla.urgent]\nfirst_response = "1 hour"\n', "sla.urgent.first_response"),
+    ('[desk]\naddress = "a@b.example"\n[sla.urgent]\nbusiness_hours = false\n', "sla.urgent: policy 'urgent' sets none"),
+    ('[desk]\naddress = "a@b.example"\n[timers]\nwarn_at = 1.5\n', "timers.warn_at: expected a share"),
+    ('[desk]\naddress = "a@b.example"\n[[rule]]\nname = "vip"\nif.from_domain = "x.example"\n'
+     'then.sla = "gold"\n', "rule[0].then.sla: in rule 'vip': no SLA policy 'gold'"),
     ('[desk]\naddress = "a@b.example"\n[security]\nrequire_dmarc = true\n', "security.authserv_id: required"),
     ('[desk]\naddress = "a@b.example"\n[outbound]\nca_file = "nowhere.pem"\n', "outbound.ca_file: file not found"),
     ('[desk]\naddress = "a@b.example"\n[outbound]\nhelo_name = "bad name\\r\\nRCPT"\n',
@@ -149,3 +161,16 @@ def test_example_tiers_and_outbound(tmp_path):
         ("L1", ("alice@example.test", "bob@example.test")), ("L2", ("carol@example.test",))]
     assert (config.outbound.kind, config.outbound.port, config.outbound.sender.name) == ("smtp", 587, "Example Support")
     assert config.notify.help_links[0][1] == "https://help.example.test/password"
+
+
+def test_sla_policies_count_business_days_as_windows(tmp_path):
+    from maildesk.config import build
+    data = {"desk": {"address": "s@example.test"},
+            "business_hours": {"timezone": "Europe/Berlin", "hours": "08:00-18:00"},
+            "sla": {"normal": {"first_response": "8h", "resolution": "2d"},
+                    "urgent": {"resolution": "2d", "business_hours": False}},
+            "timers": {"customer_update_every": "off"}}
+    sla = build(data, base=tmp_path, source=tmp_path / "x.toml").sla
+    assert sla.policies["normal"].resolution == timedelta(hours=20)  # two 10-hour business days
+    assert sla.policies["urgent"].resolution == timedelta(days=2)
+    assert sla.timers.customer_update_every is None and sla.timers.warn_at == 0.8

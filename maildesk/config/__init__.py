@@ -23,6 +23,7 @@ from maildesk.config.schema import Option, Problems, in_range, is_address, is_na
 from maildesk.errors import ConfigError
 from maildesk.intake.limits import Limits
 from maildesk.config.routing import read_routing
+from maildesk.config.sla import SlaConfig, read_sla
 from maildesk.routing.model import RoutingConfig
 
 ENV_VAR = "MAILDESK_CONFIG"
@@ -93,6 +94,7 @@ class Config:
     routing: RoutingConfig = RoutingConfig()
     security: SecurityConfig = SecurityConfig()
     tickets: TicketsConfig = TicketsConfig()
+    sla: SlaConfig = SlaConfig()
 
     def tier(self, name: str) -> TierConfig | None:
         return next((t for t in self.tiers if t.name == name), None)
@@ -154,7 +156,8 @@ def _workers(value: Any) -> str | None:
 
 INTAKE = {"workers": Option((str, int), "auto", _workers)}
 
-TOP = {"desk", "mailbox", "limits", "intake", "outbound", "notify", "tier", "routing", "rule", "security", "tickets"}
+TOP = {"desk", "mailbox", "limits", "intake", "outbound", "notify", "tier", "routing", "rule", "security", "tickets",
+       "business_hours", "sla", "timers"}
 
 
 def _mailbox(raw: Any, index: int, base: Path, problems: Problems) -> MailboxConfig | None:
@@ -213,6 +216,11 @@ def build(data: dict[str, Any], *, base: Path, source: Path | None) -> Config:
     routing = read_routing(data, tiers=tiers, problems=problems, mailboxes=names)
     sec = read_table(data.get("security", {}), "security", SECURITY, problems)
     tickets = read_table(data.get("tickets", {}), "tickets", TICKETS, problems)
+    sla = read_sla(data, problems)
+    for rule in routing.rules:
+        if rule.actions.sla and rule.actions.sla not in sla.policies:
+            problems.add(f"{rule.key}.then.sla", f"in rule {rule.name!r}: no SLA policy {rule.actions.sla!r} "
+                         f"(policies: {', '.join(sla.policies) or 'none; add [sla.NAME] tables'})")
     if sec["require_dmarc"] and not sec["authserv_id"]:
         problems.add("security.authserv_id", "required with require_dmarc = true: the receiving server's "
                      "authserv-id, as it writes it at the start of its Authentication-Results header")
@@ -221,7 +229,7 @@ def build(data: dict[str, Any], *, base: Path, source: Path | None) -> Config:
         raise ConfigError(key, problem, more=tuple(more))
     return Config(desk=desk, mailboxes=tuple(b for b in boxes if b), limits=limits, source=source,
                   outbound=outbound, notify=notify, tiers=tiers, routing=routing, security=SecurityConfig(**sec),
-                  tickets=TicketsConfig(**tickets),
+                  tickets=TicketsConfig(**tickets), sla=sla,
                   intake_workers=default_workers() if workers == "auto" else workers)
 
 
