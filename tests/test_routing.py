@@ -26,7 +26,8 @@ RULES = [
 
 @pytest.fixture
 def h(tmp_path):
-    return harness(tmp_path, tiers=TIERS, routing={"default_priority": "normal"}, rules=RULES)
+    return harness(tmp_path, tiers=TIERS, routing={"default_priority": "normal"}, rules=RULES,
+                   sla={"gold": {"first_response": "1h"}})
 
 
 def show(h, ticket_id):
