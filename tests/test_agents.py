@@ -126,6 +126,7 @@ def test_help_lists_the_commands(h, ticket):
     agent_mail(h, "alice@example.test", "#help\n")
     (receipt,) = outbox(h, "receipt", "alice@example.test")
     assert "#escalate" in text(receipt) and "#resolve" in text(receipt)
+    assert show(h, ticket)["events"][-1]["kind"] == "help"  # every command leaves an event
 
 
 def customer_reply(h, body="It still does not work.\n"):

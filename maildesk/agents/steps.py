@@ -166,6 +166,8 @@ def _effect(ticket_id: int, effect: Effect, ctx: Context, agent: str, notices: N
     elif effect.kind == "hold":
         ctx.store.work.event(ticket_id, actor=agent, kind="vendor-reference", at=now, new=detail["reference"],
                              detail=detail)
+    elif effect.kind == "help":
+        ctx.store.work.event(ticket_id, actor=agent, kind="help", at=now)
     elif effect.kind == "note":
         ctx.store.work.event(ticket_id, actor=agent, kind="note", at=now, detail=detail)
 
