@@ -12,6 +12,7 @@ from maildesk.errors import ConfigError, MailboxError, StoreUnavailable
 from maildesk.mailbox import Settlement, Source, open_source
 from maildesk.notify.dispatch import flush, open_transport
 from maildesk.pipeline import Runner
+from maildesk.sla.timers import run_timers
 from maildesk.stage import Context
 from maildesk.store import Store
 from maildesk.workers import PreparePool
@@ -95,6 +96,7 @@ def run_once(desk: Desk, *, mailboxes: tuple[MailboxConfig, ...] | None = None) 
             except (MailboxError, ConfigError, StoreUnavailable) as exc:
                 failed += 1
                 log.error("mailbox %s: %s", cfg.name, exc)
+        run_timers(Context(desk, store))
         failed += not send_outbox(desk, store)
     finally:
         store.close()
@@ -158,6 +160,26 @@ class OutboxWorker(threading.Thread):
                 delay = backoff.next()
                 log.warning("outbox: %s; retrying in %.0f s", exc, delay)
                 self.stop.wait(delay)
+
+
+class TimerWorker(threading.Thread):
+    """Fires the SLA timers that are due, every few seconds (one indexed query when none is)."""
+
+    def __init__(self, desk: Desk, stop: threading.Event, *, every: float = 5.0) -> None:
+        super().__init__(name="timers", daemon=True)
+        self.desk, self.stop, self.every = desk, stop, every
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                store = self.desk.open_store()
+                try:
+                    run_timers(Context(self.desk, store))
+                finally:
+                    store.close()
+            except StoreUnavailable as exc:
+                log.warning("SLA timers: %s", exc)
+            self.stop.wait(self.every)
 
 
 def prepare_pool(desk: Desk) -> PreparePool | None:

@@ -13,6 +13,7 @@ from maildesk.intake import INTAKE_PREPARE, INTAKE_STEPS, RECORD_STEPS
 from maildesk.models import Outcome, RawMessage
 from maildesk.notify import NOTIFY_STEPS
 from maildesk.routing import ROUTING_GATE, ROUTING_PREPARE, ROUTING_STEPS
+from maildesk.sla import SLA_STEPS
 from maildesk.stage import Context, Failure, Step, Work
 
 if TYPE_CHECKING:
@@ -22,9 +23,9 @@ log = logging.getLogger("maildesk.intake")
 
 #: The order of processing, written down as data: first the pure steps (parse, classify, triage),
 #: which may run in worker processes, then the ones inside the message's transaction: dedupe,
-#: thread and screen; the routing gate; record; route; an agent's commands; notify.
+#: thread and screen; the routing gate; record; route; an agent's commands; notify; SLA timers.
 PIPELINE: tuple[Step, ...] = (*INTAKE_PREPARE, *ROUTING_PREPARE, *INTAKE_STEPS, *ROUTING_GATE, *RECORD_STEPS,
-                              *ROUTING_STEPS, *AGENT_STEPS, *NOTIFY_STEPS)
+                              *ROUTING_STEPS, *AGENT_STEPS, *NOTIFY_STEPS, *SLA_STEPS)
 
 
 def raw_hash(data: bytes) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 
 from maildesk.config import load_config
-from maildesk.daemon import Backoff, MailboxWorker, OutboxWorker, prepare_pool
+from maildesk.daemon import Backoff, MailboxWorker, OutboxWorker, TimerWorker, prepare_pool
 from maildesk.desk import Desk
 from maildesk.errors import ConfigError, StoreUnavailable
 
@@ -52,9 +52,11 @@ def serve(desk: Desk, *, stop: threading.Event, reload: threading.Event, outbox_
     workers: list[threading.Thread] = [MailboxWorker(desk, cfg, done, pool, stored=stored)
                                        for cfg in desk.config.mailboxes]
     workers.append(OutboxWorker(desk, done, wake=stored, every=outbox_every))
+    if desk.config.sla.policies:
+        workers.append(TimerWorker(desk, done))
     for w in workers:
         w.start()
-    log.info("serving %d mailbox(es)", len(workers) - 1)
+    log.info("serving %d mailbox(es)", len(desk.config.mailboxes))
     while any(w.is_alive() for w in workers) and not (stop.is_set() or reload.is_set()):
         stop.wait(0.2)
     if not (stop.is_set() or reload.is_set()):

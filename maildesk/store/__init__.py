@@ -17,6 +17,7 @@ from maildesk.store.outbox import OutboxStore
 from maildesk.store.queues import QueueStore
 from maildesk.store.work import WorkStore
 from maildesk.store.kb import KnowledgeStore
+from maildesk.store.timers import TimerStore
 from maildesk.store.quarantine import QuarantineStore
 from maildesk.store.schema import migrations
 from maildesk.store.tickets import TicketStore
@@ -51,6 +52,7 @@ class Store:
         self.queues = QueueStore(db)
         self.work = WorkStore(db)
         self.kb = KnowledgeStore(db)
+        self.timers = TimerStore(db)
 
     @classmethod
     def open(cls, path: Path | str, *, busy_timeout_ms: int = 5000) -> Store:

@@ -271,3 +271,18 @@ def knowledge_base(db: Database) -> None:
     for name, when, body in (("kb_ai", "AFTER INSERT", insert), ("kb_ad", "AFTER DELETE", delete),
                              ("kb_au", "AFTER UPDATE", delete + " " + insert)):
         db.execute(f"CREATE TRIGGER {name} {when} ON kb_articles BEGIN {body} END")
+
+
+@migrations(name="0008_sla_timers")
+def sla_timers(db: Database) -> None:
+    """When each ticket's next SLA event is due; a timer pass reads only the due ones."""
+    _run(db, """
+        CREATE TABLE sla_timers (
+            ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+            kind TEXT NOT NULL,
+            due_at TEXT NOT NULL,
+            fired_at TEXT,
+            PRIMARY KEY (ticket_id, kind)
+        );
+        CREATE INDEX sla_timers_due ON sla_timers(due_at) WHERE fired_at IS NULL
+        """)
