@@ -52,7 +52,7 @@ def serve(desk: Desk, *, stop: threading.Event, reload: threading.Event, outbox_
     workers: list[threading.Thread] = [MailboxWorker(desk, cfg, done, pool, stored=stored)
                                        for cfg in desk.config.mailboxes]
     workers.append(OutboxWorker(desk, done, wake=stored, every=outbox_every))
-    if desk.config.sla.policies:
+    if desk.config.sla.active:
         workers.append(TimerWorker(desk, done))
     for w in workers:
         w.start()

@@ -21,7 +21,7 @@ START = datetime(2026, 11, 2, 10, 0, tzinfo=timezone.utc)
 def make_desk(tmp_path: Path, *, mailboxes: list[dict] | None = None, limits: dict | None = None,
               tiers: list[dict] | None = None, outbound: dict | None = None, notify: dict | None = None,
               routing: dict | None = None, rules: list[dict] | None = None, security: dict | None = None,
-              sla: dict | None = None) -> Desk:
+              sla: dict | None = None, timers: dict | None = None) -> Desk:
     data = {"desk": {"name": "Example Support", "address": "support@example.test", "data_dir": "var"}}
     if mailboxes is not None:
         data["mailbox"] = mailboxes
@@ -41,6 +41,8 @@ def make_desk(tmp_path: Path, *, mailboxes: list[dict] | None = None, limits: di
         data["security"] = security
     if sla is not None:
         data["sla"] = sla
+    if timers is not None:
+        data["timers"] = timers
     config = build(data, base=tmp_path, source=tmp_path / "maildesk.toml")
     if not config.desk.secret_file.exists():
         write_secret(config.desk.secret_file)

@@ -174,3 +174,4 @@ def test_sla_policies_count_business_days_as_windows(tmp_path):
     assert sla.policies["normal"].resolution == timedelta(hours=20)  # two 10-hour business days
     assert sla.policies["urgent"].resolution == timedelta(days=2)
     assert sla.timers.customer_update_every is None and sla.timers.warn_at == 0.8
+    assert sla.timers.auto_close_resolved_after is None  # off unless configured

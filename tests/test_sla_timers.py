@@ -58,3 +58,37 @@ def test_no_policy_no_timers(tmp_path):
     h = harness(tmp_path, tiers=TIERS)
     ticket = h.take(make_message()).ticket_id
     assert h.store.timers.pending(ticket) == {}
+
+
+def outbox(h, kind):
+    return [(r, bytes(d)) for r, d in h.store.db.execute(
+        "SELECT recipient, data FROM outbox WHERE kind = ? ORDER BY id", [kind])]
+
+
+def test_a_breach_escalates_with_an_automatic_handover_and_the_staff_hear_of_it(h):
+    ticket = h.take(make_message()).ticket_id
+    h.desk.clock.advance(minutes=50)
+    fire(h)
+    assert [r for r, _ in outbox(h, "sla")] == ["alice@example.test"]  # the warning: L1, nobody owns it yet
+    h.desk.clock.advance(minutes=15)
+    assert fire(h)["breach"] == 1
+    t = views.show_ticket(h.store.db, ticket)
+    assert t["tier"] == "L2"
+    (handover,) = outbox(h, "escalation")
+    assert handover[0] == "carol@example.test" and b"SLA breach" in handover[1]
+    assert [r for r, _ in outbox(h, "sla")] == ["alice@example.test", "carol@example.test"]
+
+
+def test_customer_updates_and_auto_close_each_fire_once(tmp_path):
+    h = harness(tmp_path, tiers=TIERS, timers={"customer_update_every": "2d", "auto_close_resolved_after": "7d"})
+    ticket = h.take(make_message()).ticket_id
+    h.desk.clock.advance(days=2, minutes=1)
+    assert fire(h) == {"update": 1} and fire(h) == {}
+    assert [r for r, _ in outbox(h, "update")] == ["carol@customer.example"]
+    with h.store.atomic():
+        h.store.work.set_status(ticket, "resolved", actor="alice@example.test", at=h.desk.clock(), reason="test")
+        from maildesk.sla.timers import schedule
+        schedule(Context(h.desk, h.store), ticket)
+    h.desk.clock.advance(days=7, minutes=1)
+    assert fire(h) == {"close": 1}
+    assert views.show_ticket(h.store.db, ticket)["status"] == "closed"

@@ -31,8 +31,8 @@ class SlaPolicy:
 class TimersConfig:
     warn_at: float = 0.8  # warn the owner (or the tier) at this share of any SLA clock
     escalate_on_breach: bool = True  # a breached ticket moves to the next tier with an automatic handover
-    customer_update_every: timedelta | None = timedelta(days=2)  # "still working on it" after this silence
-    auto_close_resolved_after: timedelta | None = timedelta(days=7)
+    customer_update_every: timedelta | None = None  # "still working on it" after this silence (None: never)
+    auto_close_resolved_after: timedelta | None = None  # resolved tickets close after this (None: never)
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,11 @@ class SlaConfig:
     calendar: Calendar = field(default_factory=Calendar.always)
     policies: Mapping[str, SlaPolicy] = field(default_factory=dict)
     timers: TimersConfig = TimersConfig()
+
+    @property
+    def active(self) -> bool:
+        """Whether any timer can ever be due: a policy, customer updates or auto-close."""
+        return bool(self.policies or self.timers.customer_update_every or self.timers.auto_close_resolved_after)
 
     def calendar_for(self, policy: SlaPolicy) -> Calendar:
         return self.calendar if policy.business_hours else Calendar.always()
@@ -58,8 +63,8 @@ POLICY = {
 TIMERS = {
     "warn_at": Option((float, int), 0.8),
     "escalate_on_breach": Option(bool, True),
-    "customer_update_every": Option(str, "2d"),
-    "auto_close_resolved_after": Option(str, "7d"),
+    "customer_update_every": Option(str, "off"),
+    "auto_close_resolved_after": Option(str, "off"),
 }
 
 

@@ -23,6 +23,8 @@ AUTO_SUBMITTED: dict[str, str] = {
     "resolution": "auto-generated",
     "receipt": "auto-generated",
     "forward": "auto-generated",
+    "sla": "auto-generated",
+    "update": "auto-generated",
 }
 TICKET_HEADER = "X-Maildesk-Ticket"
 MAX_SUBJECT = 200  # characters of subject text before the [#ID] tag

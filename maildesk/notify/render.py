@@ -31,7 +31,7 @@ def builtin_dir(*, source: Path = Path(__file__).resolve().parents[2] / "templat
 BUILTIN_DIR = builtin_dir()
 
 NOTICES: tuple[str, ...] = ("acknowledgement", "alert", "relay", "status", "escalation", "resolution", "receipt",
-                           "forward")
+                           "forward", "sla", "update")
 PARTS: tuple[str, ...] = ("subject", "txt", "html")  # NAME.PART.j2; only html may be absent
 
 COMMON_VARIABLES: tuple[str, ...] = ("desk", "ticket", "recipient", "reply_address")
@@ -44,6 +44,8 @@ NOTICE_VARIABLES: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "resolution": ("resolution",),
     "receipt": ("results",),
     "forward": ("message",),
+    "sla": ("sla",),
+    "update": (),
 })
 
 _SAMPLE_MESSAGE: dict[str, object] = {
@@ -79,6 +81,8 @@ SAMPLE_CONTEXT: Mapping[str, object] = MappingProxyType({
                  "tried": "Password reset link, cleared the browser session.",
                  "time_in_tier": timedelta(hours=26, minutes=5)},   # a timedelta, seconds or text
     "results": {"done": ["status pending"], "failed": ["tier L9: no such tier"], "ignored": ["thanks!"]},
+    "sla": {"clock": "first_response", "what": "warning",      # sla: a warning or a breach of one clock
+            "due_at": "2024-05-02T10:14:05+00:00", "escalated_to": "L2"},
 })
 
 # The acknowledgement shows nothing a sender wrote, so nobody can relay content through the desk.

@@ -7,7 +7,8 @@ from collections import Counter
 from datetime import datetime
 
 from maildesk.config.sla import SlaConfig, SlaPolicy
-from maildesk.sla.clocks import ClockState, clocks
+from maildesk.sla.actions import act
+from maildesk.sla.clocks import ClockState, History, clocks
 from maildesk.stage import Context, Work
 
 log = logging.getLogger("maildesk.sla")
@@ -41,21 +42,37 @@ def wanted(sla: SlaConfig, policy: SlaPolicy, history: object, now: datetime) ->
     return out
 
 
+def lifecycle(sla: SlaConfig, history: History, now: datetime) -> dict[str, datetime]:
+    """The timers every ticket gets when configured: customer updates while it is open, auto-close
+    once resolved. Each is named after the moment it counts from, so it fires once per silence."""
+    changes = [(at, status) for at, status in history.statuses if at <= now]
+    status, since = (changes[-1][1], changes[-1][0]) if changes else ("new", history.created_at)
+    out: dict[str, datetime] = {}
+    every, close_after = sla.timers.customer_update_every, sla.timers.auto_close_resolved_after
+    if every and status in ("new", "open"):
+        base = max([history.created_at, *(r for r in history.responses if r <= now)])
+        out[f"update@{base:%Y-%m-%dT%H:%M:%S}"] = base + every
+    if close_after and status == "resolved":
+        out[f"close@{since:%Y-%m-%dT%H:%M:%S}"] = since + close_after
+    return out
+
+
 def schedule(ctx: Context, ticket_id: int) -> None:
     """Plan the ticket's timers anew from its history (after any change to it)."""
     found = ctx.store.timers.history(ticket_id)
     if found is None:
         return
     history, name, priority = found
-    policy = policy_for(ctx.desk.config.sla, name, priority)
-    plan = wanted(ctx.desk.config.sla, policy, history, ctx.desk.clock()) if policy else {}
-    ctx.store.timers.plan(ticket_id, plan)
+    sla, now = ctx.desk.config.sla, ctx.desk.clock()
+    policy = policy_for(sla, name, priority)
+    plan = wanted(sla, policy, history, now) if policy else {}
+    ctx.store.timers.plan(ticket_id, {**plan, **lifecycle(sla, history, now)})
 
 
 def run_timers(ctx: Context, *, limit: int = 500) -> Counter[str]:
     """Fire every due timer once, each in its own transaction, after checking it is still due."""
     counts: Counter[str] = Counter()
-    if not ctx.desk.config.sla.policies:
+    if not ctx.desk.config.sla.active:
         return counts
     now = ctx.desk.clock()
     for ticket_id, kind in ctx.store.timers.due(now, limit=limit):
@@ -64,10 +81,8 @@ def run_timers(ctx: Context, *, limit: int = 500) -> Counter[str]:
             due = ctx.store.timers.pending(ticket_id).get(kind)
             if due is None or datetime.fromisoformat(due) > now or not ctx.store.timers.fire(ticket_id, kind, now=now):
                 continue
-            clock, _, what = kind.partition("@")[0].partition(".")
-            ctx.store.work.event(ticket_id, actor="system", kind=f"sla-{what}", new=clock, at=now,
-                                 detail={"clock": clock, "due_at": due})
-            counts[what] += 1
+            counts[act(ctx, ticket_id, kind.partition("@")[0], due)] += 1
+            schedule(ctx, ticket_id)  # what it did (an escalation, a close) changes what comes next
     if counts:
         log.info("SLA timers: %s", ", ".join(f"{n} {what}" for what, n in sorted(counts.items())))
     return counts
@@ -80,6 +95,6 @@ class ScheduleTimers:
     pure = False
 
     def process(self, work: Work, ctx: Context) -> Work:
-        if work.ticket_id is not None and ctx.desk.config.sla.policies:
+        if work.ticket_id is not None and ctx.desk.config.sla.active:
             schedule(ctx, work.ticket_id)
         return work
