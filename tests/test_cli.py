@@ -359,3 +359,19 @@ def test_check_config_names_the_broken_rule(site):
     site.write_text(site.read_text() + RULES_TOML.replace("(?i)production", "(?i)produc(tion"))
     result = CliRunner().invoke(cli, ["--config", str(site), "check-config"])
     assert result.exit_code == 2 and "rule[0].if.body_matches" in result.output and '"outages"' in result.output
+
+
+def test_run_once_now_lets_the_timers_act_at_a_given_time(site):
+    from datetime import datetime, timedelta, timezone
+
+    site.write_text(site.read_text() + '\n[sla.normal]\nfirst_response = "1h"\nbusiness_hours = false\n')
+    drop(site, "1.eml", make_message())
+    invoke("run", "--once", config=site)
+    shown = invoke("tickets", "show", "1", config=site).output
+    assert "SLA normal first response: running" in shown
+    later = (datetime.now(timezone.utc) + timedelta(hours=2)).isoformat(timespec="minutes")
+    assert invoke("run", "--once", "--now", later, config=site).exit_code == 0
+    ticket = json.loads(invoke("tickets", "show", "1", "--json", config=site).output)
+    assert "sla-breach" in [e["kind"] for e in ticket["events"]]
+    assert CliRunner().invoke(cli, ["--config", str(site), "run", "--now", later]).exit_code == 2
+    assert CliRunner().invoke(cli, ["--config", str(site), "run", "--once", "--now", "soon"]).exit_code == 2

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 import click
 
 from maildesk.cli.state import State
+from maildesk.clock import ManualClock
 from maildesk.daemon import run_once
 from maildesk.service import run_forever
 from maildesk.desk import Desk
@@ -21,14 +22,30 @@ EX_TEMPFAIL = 75
 log = logging.getLogger("maildesk.intake")
 
 
+def parse_now(value: str | None) -> datetime | None:
+    """``--now``: an ISO 8601 time (UTC when it names no offset)."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"expected an ISO 8601 time like 2026-12-01T09:30+01:00, got {value!r}") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
 @click.command()
 @click.option("--once", is_flag=True, help="Take in everything waiting in every mailbox, then exit.")
+@click.option("--now", "now", metavar="ISO-TIME",
+              help="With --once: act as if it were this time (SLA timers fire as they would then).")
 @click.pass_obj
-def run(state: State, once: bool) -> None:
+def run(state: State, once: bool, now: str | None) -> None:
     """Run the daemon: poll (or IDLE on) every mailbox and turn mail into tickets."""
     if logging.getLogger().level > logging.INFO:
         logging.getLogger().setLevel(logging.INFO)
-    desk = state.desk()
+    moment = parse_now(now)
+    if moment is not None and not once:
+        raise click.UsageError("--now works with --once only")
+    desk = state.desk(clock=ManualClock(moment)) if moment else state.desk()
     if once:
         failed = run_once(desk)
         if failed:

@@ -12,6 +12,7 @@ from maildesk.cli.state import State
 from maildesk.errors import NotFound
 from maildesk.models import Origin, RawMessage
 from maildesk.pipeline import Runner
+from maildesk.sla.timers import clock_report
 from maildesk.stage import Context
 from maildesk.store import views
 
@@ -44,8 +45,10 @@ def tickets_list(state: State, as_json: bool, status: str | None, tier: str | No
 @click.pass_obj
 def tickets_show(state: State, ticket_id: int, as_json: bool) -> None:
     """Show one ticket with its participants, messages and events."""
+    desk = state.desk()
     with state.store() as store:
         ticket = views.show_ticket(store.db, ticket_id)
+        ticket["sla"] = clock_report(Context(desk, store), ticket_id)
     _json(ticket) if as_json else click.echo(render.ticket_detail(ticket))
 
 
@@ -53,8 +56,11 @@ def tickets_show(state: State, ticket_id: int, as_json: bool) -> None:
 @click.pass_obj
 def export(state: State) -> None:
     """Print every ticket as one JSON object per line (the `tickets show --json` shape)."""
+    desk = state.desk()
     with state.store() as store:
+        ctx = Context(desk, store)
         for ticket in views.iter_tickets(store.db):
+            ticket["sla"] = clock_report(ctx, ticket["id"])
             click.echo(json.dumps(ticket, ensure_ascii=False, separators=(",", ":")))
 
 

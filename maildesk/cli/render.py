@@ -27,6 +27,10 @@ def ticket_detail(t: dict[str, Any]) -> str:
              "  participants: " + (", ".join(f"{p['address']} ({p['role']})" for p in t["participants"]) or "-")]
     if t.get("tags") or t.get("sla"):
         lines.append(f"  tags: {', '.join(t.get('tags') or []) or '-'}; SLA policy: {t.get('sla') or '-'}")
+    for c in t.get("sla") or []:
+        when = f", due {c['due_at'][:16]}" if c["due_at"] else ""
+        lines.append(f"  SLA {c['policy']} {c['clock'].replace('_', ' ')}: {c['state']} "
+                     f"({c['elapsed']} of {c['limit']}{when})")
     for e in t["events"]:
         if e["kind"] == "routed":
             lines.append("  routed by: " + _routing_reasons(e["detail"]))

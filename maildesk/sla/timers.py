@@ -98,3 +98,19 @@ class ScheduleTimers:
         if work.ticket_id is not None and ctx.desk.config.sla.active:
             schedule(ctx, work.ticket_id)
         return work
+
+
+def clock_report(ctx: Context, ticket_id: int) -> list[dict[str, object]]:
+    """Each SLA clock of the ticket now: state, limit, elapsed and due time, for ``tickets show``."""
+    found = ctx.store.timers.history(ticket_id)
+    if found is None:
+        return []
+    history, name, priority = found
+    sla = ctx.desk.config.sla
+    policy = policy_for(sla, name, priority)
+    if policy is None:
+        return []
+    return [{"clock": c.clock, "policy": policy.name, "state": c.state, "limit": str(c.limit),
+             "elapsed": str(c.elapsed), "due_at": c.due_at.isoformat() if c.due_at else None,
+             "met_at": c.met_at.isoformat() if c.met_at else None}
+            for c in clocks(policy, sla.calendar_for(policy), history, ctx.desk.clock(), warn_share=sla.timers.warn_at)]
