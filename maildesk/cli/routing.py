@@ -29,6 +29,10 @@ def queue(state: State, tier: str | None, as_json: bool) -> None:
         raise click.ClickException(f"no tier {tier!r} (tiers: {', '.join(t.name for t in config.tiers)})")
     with state.store() as store:
         tickets = store.queues.open_tickets(tier)
+        for ticket in tickets:  # the next SLA event each ticket is heading for
+            pending = store.timers.pending(ticket["id"])
+            kind, due = next(iter(pending.items()), (None, None))
+            ticket["next_sla"] = {"timer": kind.partition("@")[0], "due_at": due} if kind else None
     now = datetime.now(timezone.utc)
     names = [tier] if tier else [t.name for t in config.tiers]
     names += sorted({t["tier"] for t in tickets} - set(names))  # tickets left in a tier no longer configured
