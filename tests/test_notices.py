@@ -53,6 +53,9 @@ def test_a_status_change_goes_to_the_customers_only_and_threads_to_the_latest_me
     send(h, lambda n: n.status_change(ticket, old="open", new="pending"))
     sent = notices(h, "status")
     assert [to for to, _, _ in sent] == ["carol@customer.example", "erin@customer.example"]
+    first = h.store.db.execute("SELECT message_id FROM messages WHERE ticket_id = ? ORDER BY id",
+                               [ticket]).fetchone()[0]
+    assert sent[1][1]["In-Reply-To"] == f"<{first}>"  # Erin was in copy of the request itself
     _, msg, automatic = sent[0]
     assert automatic and msg["Auto-Submitted"] == "auto-generated" and f"[#{ticket}]" in msg["Subject"]
     assert '"open" to "pending"' in text_of(msg)

@@ -111,6 +111,10 @@ class Notices:
         """Answer the latest mail this person has had about the ticket, so their client keeps one
         thread; never an agent's internal mail, which they never received."""
         first, latest = self.ctx.store.tickets.seen_by(ticket_id, person.addr)
+        if latest is None:  # someone in copy: they were sent the request itself, if anything
+            requester = self.ctx.store.tickets.summary(ticket_id).get("requester")
+            if requester and requester != person.addr:
+                return Parent(self.ctx.store.tickets.seen_by(ticket_id, str(requester))[0])
         return Parent(latest, (first,) if first and first != latest else ())
 
     def _parent(self, ticket_id: int) -> Parent:
