@@ -95,6 +95,8 @@ BAD = [
      'tier[0].agents[1]: "X@y.example" is listed twice'),
     ('tier = []\n[desk]\naddress = "a@b.example"\n', "tier: expected a non-empty list"),
     ('[desk]\naddress = "a@b.example"\n[tickets]\nreopen_window_days = -1\n', "tickets.reopen_window_days"),
+    ('[desk]\naddress = "a@b.example"\n[[mailbox]]\nname = "m"\nkind = "maildir"\npath = "in"\n'
+     'ca_file = "nope.pem"\n', "mailbox[0].ca_file: file not found"),
     ('[desk]\naddress = "a@b.example"\n[business_hours]\ntimezone = "Mars/Olympus"\nhours = "08:00-18:00"\n',
      "business_hours.timezone"),
     ('[desk]\naddress = "a@b.example"\n[business_hours]\ntimezone = "UTC"\nhours = "18:00-08:00"\n',
@@ -175,3 +177,22 @@ def test_sla_policies_count_business_days_as_windows(tmp_path):
     assert sla.policies["urgent"].resolution == timedelta(days=2)
     assert sla.timers.customer_update_every is None and sla.timers.warn_at == 0.8
     assert sla.timers.auto_close_resolved_after is None  # off unless configured
+
+
+def test_an_imap_mailbox_trusts_its_private_ca(tmp_path, monkeypatch):
+    import trustme
+
+    from maildesk.clock import system_clock
+    from maildesk.config import build
+    from maildesk.mailbox import open_source
+
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    data = {"desk": {"address": "s@example.test"},
+            "mailbox": [{"name": "m", "kind": "imap", "host": "imap.example.test", "username": "u",
+                         "password_env": "MD_TEST_PW", "ca_file": "ca.pem"}]}
+    box = build(data, base=tmp_path, source=tmp_path / "x.toml").mailboxes[0]
+    monkeypatch.setenv("MD_TEST_PW", "x")
+    source = open_source(box, system_clock)
+    (cert,) = source.ssl_context.get_ca_certs()  # type: ignore[attr-defined]
+    assert any("trustme" in str(v) for v in cert["subject"])  # only the private CA, not the system's

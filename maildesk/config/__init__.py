@@ -60,6 +60,7 @@ class MailboxConfig:
     idle: bool = True
     poll_seconds: int = 60
     key: str = ""  # the TOML key path, e.g. "mailbox[0]", for error messages
+    ca_file: Path | None = None  # trust this CA (PEM) for the server's certificate, not the system's
 
     def password(self) -> str:
         """Read the password from its configured source (never from the TOML itself)."""
@@ -130,6 +131,7 @@ MAILBOX = {
     "quarantine_folder": Option(str, ""),
     "idle": Option(bool, True),
     "poll_seconds": Option(int, 60, in_range(1, 86400)),
+    "ca_file": Option(str, ""),
 }
 
 SECURITY = {
@@ -171,6 +173,9 @@ def _mailbox(raw: Any, index: int, base: Path, problems: Problems) -> MailboxCon
         if not v["username"]:
             problems.add(f"{where}.username", "required for kind = \"imap\"")
         check_password_source(raw, v, where, problems)
+    ca_file = base / v["ca_file"] if v["ca_file"] else None
+    if ca_file is not None and not ca_file.is_file():
+        problems.add(f"{where}.ca_file", f"file not found: {ca_file}")
     if v["name"] is None or v["kind"] is None:
         return None
     port = v["port"] or {"ssl": 993}.get(v["security"], 143)
@@ -180,6 +185,7 @@ def _mailbox(raw: Any, index: int, base: Path, problems: Problems) -> MailboxCon
         password_env=v["password_env"], password_file=(base / v["password_file"]) if v["password_file"] else None,
         folder=v["folder"], processed_folder=v["processed_folder"] or None,
         quarantine_folder=v["quarantine_folder"] or None, idle=v["idle"], poll_seconds=v["poll_seconds"], key=where,
+        ca_file=ca_file,
     )
 
 

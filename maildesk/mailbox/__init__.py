@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ssl
+
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -25,6 +27,7 @@ def _imap(cfg: MailboxConfig, clock: Clock) -> Source:
         name=cfg.name, host=cfg.host, port=cfg.port, security=cfg.security, username=cfg.username,
         password=cfg.password(), folder=cfg.folder, processed_folder=cfg.processed_folder,
         quarantine_folder=cfg.quarantine_folder, idle=cfg.idle, poll_seconds=cfg.poll_seconds, clock=clock,
+        ssl_context=ssl.create_default_context(cafile=str(cfg.ca_file)) if cfg.ca_file else None,
     )
 
 
