@@ -13,6 +13,7 @@ from maildesk.cli.mail import deliver, run
 from maildesk.cli.outbox import outbox
 from maildesk.cli.kb import kb
 from maildesk.cli.records import export, quarantine, tickets
+from maildesk.cli.report import report
 from maildesk.cli.routing import queue, rules
 from maildesk.cli.state import State
 
@@ -32,7 +33,7 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
     ctx.obj = State(config_path)
 
 
-for command in (init, check_config, run, deliver, tickets, quarantine, outbox, queue, rules, kb, export):
+for command in (init, check_config, run, deliver, tickets, quarantine, outbox, queue, rules, kb, report, export):
     cli.add_command(command)
 
 

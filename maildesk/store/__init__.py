@@ -18,6 +18,7 @@ from maildesk.store.queues import QueueStore
 from maildesk.store.work import WorkStore
 from maildesk.store.kb import KnowledgeStore
 from maildesk.store.timers import TimerStore
+from maildesk.store.reports import ReportStore
 from maildesk.store.quarantine import QuarantineStore
 from maildesk.store.schema import migrations
 from maildesk.store.tickets import TicketStore
@@ -53,6 +54,7 @@ class Store:
         self.work = WorkStore(db)
         self.kb = KnowledgeStore(db)
         self.timers = TimerStore(db)
+        self.reports = ReportStore(db)
 
     @classmethod
     def open(cls, path: Path | str, *, busy_timeout_ms: int = 5000) -> Store:

@@ -1,0 +1,63 @@
+"""``maildesk report``: the desk's KPIs over a period, overall, per tier and per agent."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import click
+
+from maildesk.cli.mail import parse_now
+from maildesk.cli.state import State
+from maildesk.report.kpi import report as compute
+
+
+@click.command()
+@click.option("--since", metavar="DATE", help="First day (ISO 8601; default: 30 days before --until).")
+@click.option("--until", metavar="DATE", help="End, exclusive (ISO 8601; default: now).")
+@click.option("--now", "now", metavar="ISO-TIME", help="Compute ages and backlog as at this time (default: now).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def report(state: State, since: str | None, until: str | None, now: str | None, as_json: bool) -> None:
+    """KPIs of the tickets created in a period: volumes, first response and resolution times,
+    first contact resolution, escalation and reopen rates, backlog by age, CSAT."""
+    moment = parse_now(now) or datetime.now(timezone.utc)
+    end = parse_now(until) or moment
+    start = parse_now(since) or end - timedelta(days=30)
+    config = state.config()
+    with state.store() as store:
+        facts = store.reports.facts(since=start, until=end)
+    kpi = compute(facts, tiers=[t.name for t in config.tiers], now=moment)
+    kpi["period"] = {"since": start.isoformat(), "until": end.isoformat()}
+    click.echo(json.dumps(kpi, indent=2) if as_json else text(kpi))
+
+
+def _time(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes = int(seconds // 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def _pct(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate:.0%}"
+
+
+def _line(name: str, k: dict[str, Any]) -> str:
+    return (f"{name:<28} in {k['tickets_in']:>5}  resolved {k['resolved']:>5}  "
+            f"first response {_time(k['first_response']['median_seconds']):>7} (p90 "
+            f"{_time(k['first_response']['p90_seconds'])})  resolution {_time(k['resolution']['median_seconds']):>7}  "
+            f"FCR {_pct(k['first_contact_resolution_rate']):>4}  escalated {_pct(k['escalation_rate']):>4}  "
+            f"reopened {_pct(k['reopen_rate']):>4}  CSAT {k['csat']['average'] or '-'}")
+
+
+def text(kpi: dict[str, Any]) -> str:
+    period = kpi["period"]
+    lines = [f"tickets created {period['since'][:10]} to {period['until'][:10]}", "",
+             _line("overall", kpi["overall"])]
+    lines += [_line(f"tier {name}", k) for name, k in kpi["tiers"].items()]
+    lines += [_line(name, k) for name, k in kpi["agents"].items()]
+    backlog = kpi["overall"]["backlog_by_age"]
+    lines += ["", "open backlog by age: " + ", ".join(f"{n} {age}" for age, n in backlog.items())]
+    return "\n".join(lines)

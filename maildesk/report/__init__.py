@@ -1,0 +1,1 @@
+"""Reports: the desk's KPIs computed from its event history."""

@@ -1,0 +1,89 @@
+"""Support KPIs from the ticket history: volumes, response and resolution times, rates, backlog, CSAT."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+AGE_BUCKETS: tuple[tuple[str, timedelta], ...] = (
+    ("under 1 day", timedelta(days=1)), ("1-3 days", timedelta(days=3)), ("3-7 days", timedelta(days=7)))
+OPEN = frozenset({"new", "open", "pending", "on_hold"})
+
+
+@dataclass(frozen=True)
+class TicketFacts:
+    """One ticket as the report sees it; times are UTC, None when it never happened."""
+
+    id: int
+    created_at: datetime
+    first_tier: str  # where routing put it
+    status: str
+    first_response_at: datetime | None  # the first agent reply relayed to the customer
+    resolved_at: datetime | None  # the first resolution
+    resolver: str | None  # who resolved it first
+    replies: int  # agent replies relayed to the customer
+    escalations: int
+    reopened: bool
+    csat: int | None
+
+
+def percentile(values: Sequence[float], share: float) -> float | None:
+    """The ``share`` percentile (nearest rank) of the values; None without any."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * share // 1))  # ceil(n * share), at least the first
+    return ordered[int(rank) - 1]
+
+
+def _durations(pairs: Iterable[tuple[datetime, datetime | None]]) -> list[float]:
+    return [(end - start).total_seconds() for start, end in pairs if end is not None]
+
+
+def _summary(values: list[float]) -> dict[str, float | None]:
+    return {"median_seconds": statistics.median(values) if values else None,
+            "p90_seconds": percentile(values, 0.9), "count": len(values)}
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def figures(tickets: Sequence[TicketFacts], *, first_tier: str, now: datetime) -> dict[str, Any]:
+    """The KPIs of one group of tickets (all created in the period)."""
+    resolved = [t for t in tickets if t.resolved_at is not None]
+    rated = [t.csat for t in resolved if t.csat is not None]
+    fcr = [t for t in resolved if t.first_tier == first_tier and t.escalations == 0 and t.replies == 1
+           and not t.reopened]
+    backlog = {name: 0 for name, _ in AGE_BUCKETS} | {"over 7 days": 0}
+    for t in tickets:
+        if t.status in OPEN:
+            age = now - t.created_at
+            name = next((n for n, limit in AGE_BUCKETS if age < limit), "over 7 days")
+            backlog[name] += 1
+    return {
+        "tickets_in": len(tickets), "resolved": len(resolved),
+        "first_response": _summary(_durations((t.created_at, t.first_response_at) for t in tickets)),
+        "resolution": _summary(_durations((t.created_at, t.resolved_at) for t in resolved)),
+        "first_contact_resolution_rate": _rate(len(fcr), len(resolved)),
+        "escalation_rate": _rate(sum(t.escalations > 0 for t in tickets), len(tickets)),
+        "reopen_rate": _rate(sum(t.reopened for t in resolved), len(resolved)),
+        "backlog_by_age": backlog,
+        "csat": {"average": round(statistics.mean(rated), 2) if rated else None,
+                 "response_rate": _rate(len(rated), len(resolved))},
+    }
+
+
+def report(tickets: Sequence[TicketFacts], *, tiers: Sequence[str], now: datetime) -> dict[str, Any]:
+    """Overall, per tier (where tickets started) and per agent (who resolved them)."""
+    first = tiers[0] if tiers else "L1"
+
+    def group(key: Callable[[TicketFacts], str | None]) -> dict[str, Any]:
+        names = sorted({k for t in tickets if (k := key(t))})
+        return {name: figures([t for t in tickets if key(t) == name], first_tier=first, now=now) for name in names}
+
+    return {"overall": figures(tickets, first_tier=first, now=now), "tiers": group(lambda t: t.first_tier),
+            "agents": group(lambda t: t.resolver)}

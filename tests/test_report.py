@@ -1,0 +1,84 @@
+"""KPIs from a hand-built history: every figure checked against the value computed by hand."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from email import message_from_bytes, policy
+
+from desktools import START, harness
+from mailfactory import make_message
+from maildesk.report.kpi import percentile, report
+
+TIERS = [{"name": "L1", "agents": ["alice@example.test"]}, {"name": "L2", "agents": ["carol@example.test"]}]
+
+
+def reply_to(h, kind, to, ticket_id):
+    row = h.store.db.execute("SELECT data FROM outbox WHERE kind = ? AND recipient = ? AND ticket_id = ?"
+                             " ORDER BY id DESC", [kind, to, ticket_id]).fetchone()
+    msg = message_from_bytes(bytes(row[0]), policy=policy.default)
+    return str(msg["Reply-To"].addresses[0].addr_spec)
+
+
+def agent(h, who, kind, ticket_id, body, *, after):
+    h.desk.clock.now = START + after
+    h.take(make_message(sender=f"{who} <{who}@example.test>", to=reply_to(h, kind, f"{who}@example.test", ticket_id),
+                        subject="Re: x", body=body))
+
+
+def customer(h, who, ticket_id, body, *, after):
+    h.desk.clock.now = START + after
+    h.take(make_message(sender=f"{who}@customer.example", to=reply_to(h, "acknowledgement",
+                                                                        f"{who}@customer.example", ticket_id),
+                        subject="Re: x", body=body))
+
+
+def test_kpis_match_the_hand_computed_figures(tmp_path):
+    h = harness(tmp_path, tiers=TIERS)
+    a, b, c = (h.take(make_message(sender=f"{n}@customer.example", subject=f"case {n}")).ticket_id
+               for n in ("ann", "ben", "cid"))
+    agent(h, "alice", "alert", a, "#take\n\nPlease restart the router.\n", after=timedelta(minutes=30))
+    agent(h, "alice", "alert", a, "#resolve router restarted\n", after=timedelta(hours=2))
+    customer(h, "ann", a, "5\n", after=timedelta(hours=2, minutes=10))
+    agent(h, "alice", "alert", b, "#escalate L2 needs a firmware look\n", after=timedelta(hours=1))
+    agent(h, "carol", "escalation", b, "#take\n\nWhich firmware do you run?\n", after=timedelta(hours=3))
+    agent(h, "carol", "escalation", b, "#resolve firmware updated\n", after=timedelta(hours=5))
+    customer(h, "ben", b, "Still broken after the update.\n", after=timedelta(hours=6))
+    facts = h.store.reports.facts(since=START - timedelta(days=1), until=START + timedelta(days=1))
+    kpi = report(facts, tiers=["L1", "L2"], now=START + timedelta(hours=6))
+    overall = kpi["overall"]
+    assert (overall["tickets_in"], overall["resolved"]) == (3, 2)
+    assert overall["first_response"] == {"median_seconds": 6300, "p90_seconds": 10800, "count": 2}
+    assert overall["resolution"] == {"median_seconds": 12600, "p90_seconds": 18000, "count": 2}
+    assert overall["first_contact_resolution_rate"] == 0.5  # ann's: L1, one reply, no escalation, no reopen
+    assert overall["escalation_rate"] == 0.3333 and overall["reopen_rate"] == 0.5
+    assert overall["backlog_by_age"] == {"under 1 day": 2, "1-3 days": 0, "3-7 days": 0, "over 7 days": 0}
+    assert overall["csat"] == {"average": 5.0, "response_rate": 0.5}
+    assert set(kpi["agents"]) == {"alice@example.test", "carol@example.test"}
+    assert kpi["agents"]["carol@example.test"]["resolution"]["median_seconds"] == 18000
+    assert kpi["tiers"]["L1"]["tickets_in"] == 3 and c
+
+
+def test_percentile_is_the_nearest_rank():
+    assert percentile([], 0.9) is None
+    assert percentile([5], 0.9) == 5
+    assert percentile(list(range(1, 11)), 0.9) == 9 and percentile(list(range(1, 11)), 0.5) == 5
+
+
+def test_the_report_command(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from maildesk.cli import cli
+
+    runner = CliRunner()
+    assert runner.invoke(cli, ["init", str(tmp_path)]).exit_code == 0
+    config = str(tmp_path / "maildesk.toml")
+    (tmp_path / "var" / "inbox" / "new").mkdir(parents=True)
+    (tmp_path / "var" / "inbox" / "new" / "1.eml").write_bytes(make_message())
+    assert runner.invoke(cli, ["--config", config, "run", "--once"]).exit_code == 0
+    out = json.loads(runner.invoke(cli, ["--config", config, "report", "--json"]).output)
+    assert out["overall"]["tickets_in"] == 1 and out["overall"]["backlog_by_age"]["under 1 day"] == 1
+    human = runner.invoke(cli, ["--config", config, "report"]).output
+    assert human.splitlines()[2].startswith("overall") and "open backlog by age: 1 under 1 day" in human
+    assert runner.invoke(cli, ["--config", config, "report", "--since", "yesterday"]).exit_code == 2
