@@ -82,3 +82,18 @@ def test_the_report_command(tmp_path):
     human = runner.invoke(cli, ["--config", config, "report"]).output
     assert human.splitlines()[2].startswith("overall") and "open backlog by age: 1 under 1 day" in human
     assert runner.invoke(cli, ["--config", config, "report", "--since", "yesterday"]).exit_code == 2
+
+
+def test_sla_compliance_counts_the_tickets_each_clock_ran_for(tmp_path):
+    h = harness(tmp_path, tiers=TIERS, sla={"normal": {"first_response": "1h", "business_hours": False}},
+                timers={"escalate_on_breach": False})
+    from maildesk.sla.timers import run_timers
+    from maildesk.stage import Context
+
+    tickets = [h.take(make_message(sender=f"p{i}@customer.example", subject=f"case {i}")).ticket_id for i in range(4)]
+    agent(h, "alice", "alert", tickets[0], "#take\n\nOn it.\n", after=timedelta(minutes=20))
+    h.desk.clock.now = START + timedelta(hours=2)
+    run_timers(Context(h.desk, h.store))  # three first responses breached
+    facts = h.store.reports.facts(since=START - timedelta(days=1), until=START + timedelta(days=1),
+                                  clocks_of=lambda sla, priority: ("first_response",))
+    assert report(facts, tiers=["L1"], now=h.desk.clock())["overall"]["sla_compliance"] == {"first_response": 0.25}

@@ -10,7 +10,9 @@ import click
 
 from maildesk.cli.mail import parse_now
 from maildesk.cli.state import State
+from maildesk.config.sla import CLOCKS
 from maildesk.report.kpi import report as compute
+from maildesk.sla.timers import policy_for
 
 
 @click.command()
@@ -26,8 +28,14 @@ def report(state: State, since: str | None, until: str | None, now: str | None, 
     end = parse_now(until) or moment
     start = parse_now(since) or end - timedelta(days=30)
     config = state.config()
+    sla = config.sla
+
+    def clocks_of(name: str | None, priority: str) -> tuple[str, ...]:
+        policy = policy_for(sla, name, priority)
+        return tuple(c for c in CLOCKS if policy and policy.limit(c)) if policy else ()
+
     with state.store() as store:
-        facts = store.reports.facts(since=start, until=end)
+        facts = store.reports.facts(since=start, until=end, clocks_of=clocks_of)
     kpi = compute(facts, tiers=[t.name for t in config.tiers], now=moment)
     kpi["period"] = {"since": start.isoformat(), "until": end.isoformat()}
     click.echo(json.dumps(kpi, indent=2) if as_json else text(kpi))
@@ -58,6 +66,9 @@ def text(kpi: dict[str, Any]) -> str:
              _line("overall", kpi["overall"])]
     lines += [_line(f"tier {name}", k) for name, k in kpi["tiers"].items()]
     lines += [_line(name, k) for name, k in kpi["agents"].items()]
+    compliance = kpi["overall"]["sla_compliance"]
+    if compliance:
+        lines += ["", "SLA compliance: " + ", ".join(f"{c.replace('_', ' ')} {_pct(r)}" for c, r in compliance.items())]
     backlog = kpi["overall"]["backlog_by_age"]
     lines += ["", "open backlog by age: " + ", ".join(f"{n} {age}" for age, n in backlog.items())]
     return "\n".join(lines)

@@ -28,6 +28,8 @@ class TicketFacts:
     escalations: int
     reopened: bool
     csat: int | None
+    sla_clocks: tuple[str, ...] = ()  # the clocks its SLA policy sets (none without a policy)
+    breached: tuple[str, ...] = ()  # the clocks that breached
 
 
 def percentile(values: Sequence[float], share: float) -> float | None:
@@ -74,7 +76,15 @@ def figures(tickets: Sequence[TicketFacts], *, first_tier: str, now: datetime) -
         "backlog_by_age": backlog,
         "csat": {"average": round(statistics.mean(rated), 2) if rated else None,
                  "response_rate": _rate(len(rated), len(resolved))},
+        "sla_compliance": _compliance(tickets),
     }
+
+
+def _compliance(tickets: Sequence[TicketFacts]) -> dict[str, float | None]:
+    """Per clock: the share of the tickets it ran for that never breached it."""
+    clocks = sorted({c for t in tickets for c in t.sla_clocks})
+    return {c: _rate(sum(c in t.sla_clocks and c not in t.breached for t in tickets),
+                     sum(c in t.sla_clocks for t in tickets)) for c in clocks}
 
 
 def report(tickets: Sequence[TicketFacts], *, tiers: Sequence[str], now: datetime) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlite_utils import Database
@@ -21,6 +22,8 @@ _PER_TICKET = {
     "reopened": "SELECT DISTINCT ticket_id, 1 FROM events WHERE kind = 'status' AND old IN ('resolved', 'closed')"
                 " AND new = 'open' AND ticket_id IN ({ids})",
     "csat": "SELECT ticket_id, score FROM csat WHERE ticket_id IN ({ids}) ORDER BY rated_at",
+    "breached": "SELECT ticket_id, group_concat(DISTINCT new) FROM events WHERE kind = 'sla-breach'"
+                " AND ticket_id IN ({ids}) GROUP BY ticket_id",
 }
 CHUNK = 500  # tickets per query
 
@@ -31,25 +34,28 @@ class ReportStore:
     def __init__(self, db: Database) -> None:
         self.conn = db.conn
 
-    def facts(self, *, since: datetime, until: datetime) -> list[TicketFacts]:
-        rows = self.conn.execute("SELECT id, created_at, status, tier FROM tickets WHERE created_at >= ?"
+    def facts(self, *, since: datetime, until: datetime,
+              clocks_of: Callable[[str | None, str], tuple[str, ...]] = lambda sla, priority: ()) -> list[TicketFacts]:
+        """Tickets created in [since, until); ``clocks_of(sla, priority)`` names the SLA clocks each has."""
+        rows = self.conn.execute("SELECT id, created_at, status, tier, sla, priority FROM tickets WHERE created_at >= ?"
                                  " AND created_at < ? ORDER BY id", [since.isoformat(), until.isoformat()]).fetchall()
         found: list[TicketFacts] = []
         for start in range(0, len(rows), CHUNK):
-            found += self._chunk(rows[start:start + CHUNK])
+            found += self._chunk(rows[start:start + CHUNK], clocks_of)
         return found
 
-    def _chunk(self, rows: list[tuple]) -> list[TicketFacts]:
+    def _chunk(self, rows: list[tuple], clocks_of: Callable[[str | None, str], tuple[str, ...]]) -> list[TicketFacts]:
         ids = ",".join(str(int(r[0])) for r in rows)
         got = {name: {} for name in _PER_TICKET}
         for name, sql in _PER_TICKET.items():
             for row in self.conn.execute(sql.format(ids=ids)):
                 got[name][row[0]] = row[1:]  # the last row per ticket wins: queries order for that
-        return [self._one(r, got) for r in rows]
+        return [self._one(r, got, clocks_of) for r in rows]
 
     @staticmethod
-    def _one(row: tuple, got: dict[str, dict]) -> TicketFacts:
-        ticket_id, created, status, tier = row
+    def _one(row: tuple, got: dict[str, dict], clocks_of: Callable[[str | None, str], tuple[str, ...]]) -> TicketFacts:
+        ticket_id, created, status, tier, sla, priority = row
+        breached = got["breached"].get(ticket_id)
         resolved = got["resolved"].get(ticket_id)
         response = got["response"].get(ticket_id)
         return TicketFacts(
@@ -59,4 +65,5 @@ class ReportStore:
             resolved_at=datetime.fromisoformat(resolved[0]) if resolved else None,
             resolver=resolved[1] if resolved else None, replies=(got["replies"].get(ticket_id) or (0,))[0],
             escalations=(got["escalations"].get(ticket_id) or (0,))[0],
-            reopened=ticket_id in got["reopened"], csat=(got["csat"].get(ticket_id) or (None,))[0])
+            reopened=ticket_id in got["reopened"], csat=(got["csat"].get(ticket_id) or (None,))[0],
+            sla_clocks=clocks_of(sla, priority), breached=tuple(breached[0].split(",")) if breached else ())
