@@ -79,8 +79,9 @@ def test_the_report_command(tmp_path):
     assert runner.invoke(cli, ["--config", config, "run", "--once"]).exit_code == 0
     out = json.loads(runner.invoke(cli, ["--config", config, "report", "--json"]).output)
     assert out["overall"]["tickets_in"] == 1 and out["overall"]["backlog_by_age"]["under 1 day"] == 1
-    human = runner.invoke(cli, ["--config", config, "report"]).output
+    human = runner.invoke(cli, ["--config", config, "report", "--html", str(tmp_path / "kpi.html")]).output
     assert human.splitlines()[2].startswith("overall") and "open backlog by age: 1 under 1 day" in human
+    assert (tmp_path / "kpi.html").read_text().count("<svg") == 4
     assert runner.invoke(cli, ["--config", config, "report", "--since", "yesterday"]).exit_code == 2
 
 
@@ -97,3 +98,19 @@ def test_sla_compliance_counts_the_tickets_each_clock_ran_for(tmp_path):
     facts = h.store.reports.facts(since=START - timedelta(days=1), until=START + timedelta(days=1),
                                   clocks_of=lambda sla, priority: ("first_response",))
     assert report(facts, tiers=["L1"], now=h.desk.clock())["overall"]["sla_compliance"] == {"first_response": 0.25}
+
+
+def test_the_html_report_is_one_page_with_its_charts_and_nothing_fetched(tmp_path):
+    import re
+
+    from maildesk.report.html import page
+
+    h = harness(tmp_path, tiers=TIERS)
+    for who in ("ann", "<b>ben</b>"):
+        h.take(make_message(sender=f"x{len(who)}@customer.example", subject=f"case {who}"))
+    facts = h.store.reports.facts(since=START - timedelta(days=1), until=START + timedelta(days=1))
+    html = page(facts, report(facts, tiers=["L1", "L2"], now=START), title="Desk <KPIs>")
+    assert html.count("<svg") == 4 and "Desk &lt;KPIs&gt;" in html
+    assert "Tickets created per day" in html and "Open backlog by tier" in html
+    assert not re.search(r'(src|href)="?https?:', html)  # self-contained: nothing to load
+    assert re.search(r"<title>L1: 2</title>", html)  # two open tickets in L1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import click
@@ -11,6 +12,7 @@ import click
 from maildesk.cli.mail import parse_now
 from maildesk.cli.state import State
 from maildesk.config.sla import CLOCKS
+from maildesk.report.html import page
 from maildesk.report.kpi import report as compute
 from maildesk.sla.timers import policy_for
 
@@ -20,8 +22,11 @@ from maildesk.sla.timers import policy_for
 @click.option("--until", metavar="DATE", help="End, exclusive (ISO 8601; default: now).")
 @click.option("--now", "now", metavar="ISO-TIME", help="Compute ages and backlog as at this time (default: now).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write one self-contained HTML page with charts to this file.")
 @click.pass_obj
-def report(state: State, since: str | None, until: str | None, now: str | None, as_json: bool) -> None:
+def report(state: State, since: str | None, until: str | None, now: str | None, as_json: bool,
+           html_file: Path | None) -> None:
     """KPIs of the tickets created in a period: volumes, first response and resolution times,
     first contact resolution, escalation and reopen rates, backlog by age, CSAT."""
     moment = parse_now(now) or datetime.now(timezone.utc)
@@ -38,6 +43,9 @@ def report(state: State, since: str | None, until: str | None, now: str | None, 
         facts = store.reports.facts(since=start, until=end, clocks_of=clocks_of)
     kpi = compute(facts, tiers=[t.name for t in config.tiers], now=moment)
     kpi["period"] = {"since": start.isoformat(), "until": end.isoformat()}
+    if html_file is not None:
+        title = f"{config.desk.name}: tickets created {start:%Y-%m-%d} to {end:%Y-%m-%d}"
+        html_file.write_text(page(facts, kpi, title=title), encoding="utf-8")
     click.echo(json.dumps(kpi, indent=2) if as_json else text(kpi))
 
 

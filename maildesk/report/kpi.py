@@ -30,6 +30,7 @@ class TicketFacts:
     csat: int | None
     sla_clocks: tuple[str, ...] = ()  # the clocks its SLA policy sets (none without a policy)
     breached: tuple[str, ...] = ()  # the clocks that breached
+    tier: str = ""  # where it is now
 
 
 def percentile(values: Sequence[float], share: float) -> float | None:

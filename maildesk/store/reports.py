@@ -66,4 +66,4 @@ class ReportStore:
             resolver=resolved[1] if resolved else None, replies=(got["replies"].get(ticket_id) or (0,))[0],
             escalations=(got["escalations"].get(ticket_id) or (0,))[0],
             reopened=ticket_id in got["reopened"], csat=(got["csat"].get(ticket_id) or (None,))[0],
-            sla_clocks=clocks_of(sla, priority), breached=tuple(breached[0].split(",")) if breached else ())
+            tier=tier, sla_clocks=clocks_of(sla, priority), breached=tuple(breached[0].split(",")) if breached else ())
