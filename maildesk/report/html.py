@@ -10,7 +10,7 @@ from markupsafe import Markup, escape
 
 from maildesk.report.kpi import OPEN, TicketFacts
 
-WIDTH, BAR_GAP, HEIGHT = 640, 2, 160
+WIDTH, BAR_GAP, HEIGHT, MAX_BAR = 640, 2, 160, 72
 RESPONSE_BUCKETS: tuple[tuple[str, float], ...] = (
     ("< 1h", 3600), ("1-4h", 4 * 3600), ("4-8h", 8 * 3600), ("8-24h", 86400), ("1-3d", 3 * 86400))
 
@@ -18,17 +18,19 @@ RESPONSE_BUCKETS: tuple[tuple[str, float], ...] = (
 def bars(title: str, data: Sequence[tuple[str, float]], *, unit: str = "") -> Markup:
     """A bar chart as inline SVG, labelled; values are numbers, labels are escaped."""
     top = max((v for _, v in data), default=0) or 1
-    width = max(4, (WIDTH - BAR_GAP * len(data)) // max(1, len(data)))
+    width = min(MAX_BAR, max(4, (WIDTH - BAR_GAP * len(data)) // max(1, len(data))))
     parts = [Markup('<figure><figcaption>{}</figcaption><svg xmlns="http://www.w3.org/2000/svg" role="img" '
-                    'width="{}" height="{}" viewBox="0 0 {} {}">').format(title, WIDTH, HEIGHT + 40, WIDTH,
-                                                                         HEIGHT + 40)]
+                    'width="{}" height="{}" viewBox="0 -12 {} {}">').format(title, WIDTH, HEIGHT + 40, WIDTH,
+                                                                          HEIGHT + 40)]
     for i, (label, value) in enumerate(data):
         h = int(HEIGHT * value / top)
         x = i * (width + BAR_GAP)
         parts.append(Markup('<rect x="{}" y="{}" width="{}" height="{}" fill="#3b82f6">'
                             '<title>{}: {}{}</title></rect>').format(x, HEIGHT - h, width, h, label, value, unit))
-        if len(data) <= 16:
+        if len(data) <= 16:  # few bars: each labelled, with its value on top
             parts.append(Markup('<text x="{}" y="{}" font-size="11">{}</text>').format(x, HEIGHT + 14, label))
+            parts.append(Markup('<text x="{}" y="{}" font-size="11">{}{}</text>').format(
+                x, max(11, HEIGHT - h - 3), value, unit))
     parts.append(Markup("</svg></figure>"))
     return Markup("").join(parts)
 
