@@ -96,7 +96,7 @@ def test_sla_compliance_counts_the_tickets_each_clock_ran_for(tmp_path):
     h.desk.clock.now = START + timedelta(hours=2)
     run_timers(Context(h.desk, h.store))  # three first responses breached
     facts = h.store.reports.facts(since=START - timedelta(days=1), until=START + timedelta(days=1),
-                                  clocks_of=lambda sla, priority: ("first_response",))
+                                  clocks_of=lambda sla, priority: (("first_response",), None))
     assert report(facts, tiers=["L1"], now=h.desk.clock())["overall"]["sla_compliance"] == {"first_response": 0.25}
 
 
@@ -114,3 +114,23 @@ def test_the_html_report_is_one_page_with_its_charts_and_nothing_fetched(tmp_pat
     assert "Tickets created per day" in html and "Open backlog by tier" in html
     assert not re.search(r'(src|href)="?https?:', html)  # self-contained: nothing to load
     assert re.search(r"<title>L1: 2</title>", html)  # two open tickets in L1
+
+
+def test_times_count_in_business_hours_where_the_policy_says_so():
+    from datetime import datetime, timezone
+
+    from maildesk.report.kpi import TicketFacts
+    from maildesk.sla.calendar import Calendar
+
+    berlin = Calendar.from_config({"timezone": "Europe/Berlin", "hours": "08:00-18:00"})
+    friday = datetime(2026, 11, 6, 16, 0, tzinfo=timezone.utc)  # 17:00 in Berlin
+    monday = datetime(2026, 11, 9, 8, 0, tzinfo=timezone.utc)  # 09:00 in Berlin
+
+    def ticket(calendar):
+        return TicketFacts(id=1, created_at=friday, first_tier="L1", status="open", first_response_at=monday,
+                           resolved_at=None, resolver=None, replies=1, escalations=0, reopened=False, csat=None,
+                           calendar=calendar)
+
+    business = report([ticket(berlin)], tiers=["L1"], now=monday)["overall"]["first_response"]
+    wall = report([ticket(None)], tiers=["L1"], now=monday)["overall"]["first_response"]
+    assert business["median_seconds"] == 2 * 3600 and wall["median_seconds"] == 64 * 3600

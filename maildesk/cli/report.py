@@ -14,6 +14,7 @@ from maildesk.cli.state import State
 from maildesk.config.sla import CLOCKS
 from maildesk.report.html import page
 from maildesk.report.kpi import report as compute
+from maildesk.sla.calendar import Calendar
 from maildesk.sla.timers import policy_for
 
 
@@ -35,9 +36,11 @@ def report(state: State, since: str | None, until: str | None, now: str | None, 
     config = state.config()
     sla = config.sla
 
-    def clocks_of(name: str | None, priority: str) -> tuple[str, ...]:
+    def clocks_of(name: str | None, priority: str) -> tuple[tuple[str, ...], Calendar | None]:
         policy = policy_for(sla, name, priority)
-        return tuple(c for c in CLOCKS if policy and policy.limit(c)) if policy else ()
+        if policy is None:
+            return (), None
+        return tuple(c for c in CLOCKS if policy.limit(c)), sla.calendar if policy.business_hours else None
 
     with state.store() as store:
         facts = store.reports.facts(since=start, until=end, clocks_of=clocks_of)

@@ -6,7 +6,10 @@ import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the calendar module sits in a package that needs the config: no cycle at run time
+    from maildesk.sla.calendar import Calendar
 
 AGE_BUCKETS: tuple[tuple[str, timedelta], ...] = (
     ("under 1 day", timedelta(days=1)), ("1-3 days", timedelta(days=3)), ("3-7 days", timedelta(days=7)))
@@ -31,6 +34,7 @@ class TicketFacts:
     sla_clocks: tuple[str, ...] = ()  # the clocks its SLA policy sets (none without a policy)
     breached: tuple[str, ...] = ()  # the clocks that breached
     tier: str = ""  # where it is now
+    calendar: Calendar | None = None  # its SLA policy's business hours: times count in them (None: 24x7)
 
 
 def percentile(values: Sequence[float], share: float) -> float | None:
@@ -42,8 +46,10 @@ def percentile(values: Sequence[float], share: float) -> float | None:
     return ordered[int(rank) - 1]
 
 
-def _durations(pairs: Iterable[tuple[datetime, datetime | None]]) -> list[float]:
-    return [(end - start).total_seconds() for start, end in pairs if end is not None]
+def _durations(pairs: Iterable[tuple[TicketFacts, datetime, datetime | None]]) -> list[float]:
+    """Seconds between the pairs, in business time for tickets whose policy counts business hours."""
+    return [(t.calendar.elapsed(start, end) if t.calendar else end - start).total_seconds()
+            for t, start, end in pairs if end is not None]
 
 
 def _summary(values: list[float]) -> dict[str, float | None]:
@@ -69,8 +75,8 @@ def figures(tickets: Sequence[TicketFacts], *, first_tier: str, now: datetime) -
             backlog[name] += 1
     return {
         "tickets_in": len(tickets), "resolved": len(resolved),
-        "first_response": _summary(_durations((t.created_at, t.first_response_at) for t in tickets)),
-        "resolution": _summary(_durations((t.created_at, t.resolved_at) for t in resolved)),
+        "first_response": _summary(_durations((t, t.created_at, t.first_response_at) for t in tickets)),
+        "resolution": _summary(_durations((t, t.created_at, t.resolved_at) for t in resolved)),
         "first_contact_resolution_rate": _rate(len(fcr), len(resolved)),
         "escalation_rate": _rate(sum(t.escalations > 0 for t in tickets), len(tickets)),
         "reopen_rate": _rate(sum(t.reopened for t in resolved), len(resolved)),

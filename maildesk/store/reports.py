@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -26,6 +27,11 @@ _PER_TICKET = {
                 " AND ticket_id IN ({ids}) GROUP BY ticket_id",
 }
 CHUNK = 500  # tickets per query
+Policy = tuple[tuple[str, ...], Any]  # a ticket's SLA clocks, and its business calendar (or None)
+
+
+def _none(sla: str | None, priority: str) -> Policy:
+    return (), None
 
 
 class ReportStore:
@@ -34,9 +40,10 @@ class ReportStore:
     def __init__(self, db: Database) -> None:
         self.conn = db.conn
 
-    def facts(self, *, since: datetime, until: datetime,
-              clocks_of: Callable[[str | None, str], tuple[str, ...]] = lambda sla, priority: ()) -> list[TicketFacts]:
-        """Tickets created in [since, until); ``clocks_of(sla, priority)`` names the SLA clocks each has."""
+    def facts(self, *, since: datetime, until: datetime, clocks_of: Callable[[str | None, str], Policy] = _none
+              ) -> list[TicketFacts]:
+        """Tickets created in [since, until); ``clocks_of(sla, priority)`` gives each one's SLA clocks and,
+        when its policy counts business hours, their calendar."""
         rows = self.conn.execute("SELECT id, created_at, status, tier, sla, priority FROM tickets WHERE created_at >= ?"
                                  " AND created_at < ? ORDER BY id", [since.isoformat(), until.isoformat()]).fetchall()
         found: list[TicketFacts] = []
@@ -44,7 +51,7 @@ class ReportStore:
             found += self._chunk(rows[start:start + CHUNK], clocks_of)
         return found
 
-    def _chunk(self, rows: list[tuple], clocks_of: Callable[[str | None, str], tuple[str, ...]]) -> list[TicketFacts]:
+    def _chunk(self, rows: list[tuple], clocks_of: Callable[[str | None, str], Policy]) -> list[TicketFacts]:
         ids = ",".join(str(int(r[0])) for r in rows)
         got = {name: {} for name in _PER_TICKET}
         for name, sql in _PER_TICKET.items():
@@ -53,9 +60,10 @@ class ReportStore:
         return [self._one(r, got, clocks_of) for r in rows]
 
     @staticmethod
-    def _one(row: tuple, got: dict[str, dict], clocks_of: Callable[[str | None, str], tuple[str, ...]]) -> TicketFacts:
+    def _one(row: tuple, got: dict[str, dict], clocks_of: Callable[[str | None, str], Policy]) -> TicketFacts:
         ticket_id, created, status, tier, sla, priority = row
         breached = got["breached"].get(ticket_id)
+        clocks, calendar = clocks_of(sla, priority)
         resolved = got["resolved"].get(ticket_id)
         response = got["response"].get(ticket_id)
         return TicketFacts(
@@ -66,4 +74,4 @@ class ReportStore:
             resolver=resolved[1] if resolved else None, replies=(got["replies"].get(ticket_id) or (0,))[0],
             escalations=(got["escalations"].get(ticket_id) or (0,))[0],
             reopened=ticket_id in got["reopened"], csat=(got["csat"].get(ticket_id) or (None,))[0],
-            tier=tier, sla_clocks=clocks_of(sla, priority), breached=tuple(breached[0].split(",")) if breached else ())
+            tier=tier, sla_clocks=clocks, calendar=calendar, breached=tuple(breached[0].split(",")) if breached else ())
