@@ -370,3 +370,20 @@ def test_a_deadline_beyond_ten_years_is_refused() -> None:
     with pytest.raises(ValueError, match="does not fit in the ten years"):
         CALENDARS["berlin"].add(b("2026-01-07 10:00"), business_duration("3000d", CALENDARS["berlin"]))
     assert CALENDARS["berlin"].add(b("2026-01-07 10:00"), business_duration("2000d", CALENDARS["berlin"]))
+
+
+def test_a_running_total_agrees_with_elapsed_everywhere():
+    import random
+
+    from maildesk.sla.totals import RunningTotal
+
+    calendar = Calendar.from_config({"timezone": "Europe/Berlin", "hours": "08:00-18:00",
+                                     "holidays": ["2026-12-25", "2026-12-26"]})
+    total = RunningTotal(calendar)
+    rng = random.Random(5)
+    base = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    for _ in range(2000):  # across both DST changes, holidays and weekends; later starts first, then earlier
+        start = base + timedelta(seconds=rng.randrange(365 * 86400))
+        end = start + timedelta(seconds=rng.randrange(30 * 86400))
+        assert total.elapsed(start, end) == calendar.elapsed(start, end)
+    assert total.elapsed(base + timedelta(days=3), base) == timedelta(0)

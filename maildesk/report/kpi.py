@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the calendar module sits in a package that needs the config: no cycle at run time
     from maildesk.sla.calendar import Calendar
+    from maildesk.sla.totals import RunningTotal
 
 AGE_BUCKETS: tuple[tuple[str, timedelta], ...] = (
     ("under 1 day", timedelta(days=1)), ("1-3 days", timedelta(days=3)), ("3-7 days", timedelta(days=7)))
@@ -46,10 +48,12 @@ def percentile(values: Sequence[float], share: float) -> float | None:
     return ordered[int(rank) - 1]
 
 
-def _durations(pairs: Iterable[tuple[TicketFacts, datetime, datetime | None]]) -> list[float]:
-    """Seconds between the pairs, in business time for tickets whose policy counts business hours."""
-    return [(t.calendar.elapsed(start, end) if t.calendar else end - start).total_seconds()
-            for t, start, end in pairs if end is not None]
+@lru_cache(maxsize=8)
+def _running(calendar: Calendar) -> RunningTotal:
+    """One running total per calendar: each day's window is looked up once for the whole report."""
+    from maildesk.sla.totals import RunningTotal  # the sla package needs the config: imported when used
+
+    return RunningTotal(calendar)
 
 
 def _summary(values: list[float]) -> dict[str, float | None]:
@@ -61,8 +65,24 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def figures(tickets: Sequence[TicketFacts], *, first_tier: str, now: datetime) -> dict[str, Any]:
+Times = dict[int, tuple[float | None, float | None]]  # ticket -> seconds to first response, to resolution
+
+
+def times_of(tickets: Sequence[TicketFacts]) -> Times:
+    """Each ticket's first response and resolution times, computed once for all the groups."""
+    return {t.id: (_seconds(t, t.first_response_at), _seconds(t, t.resolved_at)) for t in tickets}
+
+
+def _seconds(t: TicketFacts, end: datetime | None) -> float | None:
+    if end is None:
+        return None
+    return (_running(t.calendar).elapsed(t.created_at, end) if t.calendar else end - t.created_at).total_seconds()
+
+
+def figures(tickets: Sequence[TicketFacts], *, first_tier: str, now: datetime,
+            times: Times | None = None) -> dict[str, Any]:
     """The KPIs of one group of tickets (all created in the period)."""
+    times = times if times is not None else times_of(tickets)
     resolved = [t for t in tickets if t.resolved_at is not None]
     rated = [t.csat for t in resolved if t.csat is not None]
     fcr = [t for t in resolved if t.first_tier == first_tier and t.escalations == 0 and t.replies == 1
@@ -75,8 +95,8 @@ def figures(tickets: Sequence[TicketFacts], *, first_tier: str, now: datetime) -
             backlog[name] += 1
     return {
         "tickets_in": len(tickets), "resolved": len(resolved),
-        "first_response": _summary(_durations((t, t.created_at, t.first_response_at) for t in tickets)),
-        "resolution": _summary(_durations((t, t.created_at, t.resolved_at) for t in resolved)),
+        "first_response": _summary([v for t in tickets if (v := times[t.id][0]) is not None]),
+        "resolution": _summary([v for t in resolved if (v := times[t.id][1]) is not None]),
         "first_contact_resolution_rate": _rate(len(fcr), len(resolved)),
         "escalation_rate": _rate(sum(t.escalations > 0 for t in tickets), len(tickets)),
         "reopen_rate": _rate(sum(t.reopened for t in resolved), len(resolved)),
@@ -97,10 +117,12 @@ def _compliance(tickets: Sequence[TicketFacts]) -> dict[str, float | None]:
 def report(tickets: Sequence[TicketFacts], *, tiers: Sequence[str], now: datetime) -> dict[str, Any]:
     """Overall, per tier (where tickets started) and per agent (who resolved them)."""
     first = tiers[0] if tiers else "L1"
+    times = times_of(tickets)
 
     def group(key: Callable[[TicketFacts], str | None]) -> dict[str, Any]:
         names = sorted({k for t in tickets if (k := key(t))})
-        return {name: figures([t for t in tickets if key(t) == name], first_tier=first, now=now) for name in names}
+        return {name: figures([t for t in tickets if key(t) == name], first_tier=first, now=now, times=times)
+                for name in names}
 
-    return {"overall": figures(tickets, first_tier=first, now=now), "tiers": group(lambda t: t.first_tier),
-            "agents": group(lambda t: t.resolver)}
+    return {"overall": figures(tickets, first_tier=first, now=now, times=times),
+            "tiers": group(lambda t: t.first_tier), "agents": group(lambda t: t.resolver)}
