@@ -371,7 +371,8 @@ def test_run_once_now_lets_the_timers_act_at_a_given_time(site):
     assert "SLA normal first response: running" in shown
     (queued,) = json.loads(invoke("queue", "--json", config=site).output)["L1"]
     assert queued["next_sla"]["timer"] == "first_response.warning"
-    assert "[first response.warning" in invoke("queue", config=site).output
+    assert [(c["clock"], c["state"]) for c in queued["sla"]] == [("first_response", "running")]
+    assert "first response: running  [first response.warning" in invoke("queue", config=site).output
     later = (datetime.now(timezone.utc) + timedelta(hours=2)).isoformat(timespec="minutes")
     assert invoke("run", "--once", "--now", later, config=site).exit_code == 0
     ticket = json.loads(invoke("tickets", "show", "1", "--json", config=site).output)

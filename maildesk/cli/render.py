@@ -79,6 +79,7 @@ def queues(by_tier: dict[str, list[dict[str, Any]]]) -> str:
         lines += [f"{tier}: {len(tickets)} open" + (":" if tickets else "")]
         lines += [f"  #{t['id']:<6} {_age(t['age_seconds']):>6}  {t['priority']:<7} {t['status']:<8} "
                   f"{_short(t['assignee'] or 'unassigned', 24):<24} {_short(t['subject'], 50)}"
+                  + "".join(f"  {c['clock'].replace('_', ' ')}: {c['state']}" for c in t.get("sla") or [])
                   + (f"  [{t['next_sla']['timer'].replace('_', ' ')} {t['next_sla']['due_at'][:16]}]"
                      if t.get("next_sla") else "") for t in tickets]
     return "\n".join(lines)

@@ -16,6 +16,8 @@ from maildesk.intake.limits import check_raw, check_tree
 from maildesk.intake.parse import parse_bytes, read_message
 from maildesk.routing.model import Facts
 from maildesk.routing.rules import evaluate
+from maildesk.sla.timers import clock_report
+from maildesk.stage import Context
 
 
 @click.command()
@@ -27,12 +29,15 @@ def queue(state: State, tier: str | None, as_json: bool) -> None:
     config = state.config()
     if tier is not None and config.tier(tier) is None:
         raise click.ClickException(f"no tier {tier!r} (tiers: {', '.join(t.name for t in config.tiers)})")
+    desk = state.desk()
     with state.store() as store:
         tickets = store.queues.open_tickets(tier)
-        for ticket in tickets:  # the next SLA event each ticket is heading for
+        ctx = Context(desk, store)
+        for ticket in tickets:  # each SLA clock's state, and the next event the ticket is heading for
             pending = store.timers.pending(ticket["id"])
             kind, due = next(iter(pending.items()), (None, None))
             ticket["next_sla"] = {"timer": kind.partition("@")[0], "due_at": due} if kind else None
+            ticket["sla"] = [{k: c[k] for k in ("clock", "state", "due_at")} for c in clock_report(ctx, ticket["id"])]
     now = datetime.now(timezone.utc)
     names = [tier] if tier else [t.name for t in config.tiers]
     names += sorted({t["tier"] for t in tickets} - set(names))  # tickets left in a tier no longer configured
