@@ -374,6 +374,8 @@ def test_run_once_now_lets_the_timers_act_at_a_given_time(site):
     assert [(c["clock"], c["state"]) for c in queued["sla"]] == [("first_response", "running")]
     assert "first response: running  [first response.warning" in invoke("queue", config=site).output
     later = (datetime.now(timezone.utc) + timedelta(hours=2)).isoformat(timespec="minutes")
+    preview = json.loads(invoke("report", "--json", "--now", later, config=site).output)["timers_due"]
+    assert preview == {"first_response.breach": 1, "first_response.warning": 1}  # what would fire then
     assert invoke("run", "--once", "--now", later, config=site).exit_code == 0
     ticket = json.loads(invoke("tickets", "show", "1", "--json", config=site).output)
     assert "sla-breach" in [e["kind"] for e in ticket["events"]]

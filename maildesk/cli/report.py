@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -44,8 +45,10 @@ def report(state: State, since: str | None, until: str | None, now: str | None, 
 
     with state.store() as store:
         facts = store.reports.facts(since=start, until=end, clocks_of=clocks_of)
+        due = Counter(kind.partition("@")[0] for _, kind in store.timers.due(moment, limit=1_000_000))
     kpi = compute(facts, tiers=[t.name for t in config.tiers], now=moment)
     kpi["period"] = {"since": start.isoformat(), "until": end.isoformat()}
+    kpi["timers_due"] = dict(sorted(due.items()))  # what a timer pass at --now would fire
     if html_file is not None:
         title = f"{config.desk.name}: tickets created {start:%Y-%m-%d} to {end:%Y-%m-%d}"
         html_file.write_text(page(facts, kpi, title=title), encoding="utf-8")
@@ -77,6 +80,9 @@ def text(kpi: dict[str, Any]) -> str:
              _line("overall", kpi["overall"])]
     lines += [_line(f"tier {name}", k) for name, k in kpi["tiers"].items()]
     lines += [_line(name, k) for name, k in kpi["agents"].items()]
+    if kpi["timers_due"]:
+        lines += ["", "SLA timers due now: " + ", ".join(f"{n} {k.replace('_', ' ')}"
+                                                         for k, n in kpi["timers_due"].items())]
     compliance = kpi["overall"]["sla_compliance"]
     if compliance:
         lines += ["", "SLA compliance: " + ", ".join(f"{c.replace('_', ' ')} {_pct(r)}" for c, r in compliance.items())]
