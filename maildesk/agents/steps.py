@@ -41,7 +41,7 @@ class CustomerReply:
             return work
         ctx.store.work.set_status(work.ticket_id, "open", actor=sender.addr, at=ctx.desk.clock(),
                                   reason=f"the customer replied to a {state.status} ticket")
-        return work
+        return work.but(changed=True)
 
     def _wakes(self, status: str, ticket_id: int, ctx: Context) -> bool:
         if status == "pending":
@@ -75,7 +75,7 @@ class AgentMail:
             refuse(work, ctx, parsed, authority)
             return work
         run(work, ctx, parsed, authority.agent)
-        return work
+        return work.but(changed=True)
 
 
 def refuse(work: Work, ctx: Context, parsed: ParsedCommands, authority: Authority) -> None:

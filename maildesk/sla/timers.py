@@ -89,14 +89,14 @@ def run_timers(ctx: Context, *, limit: int = 500) -> Counter[str]:
 
 
 class ScheduleTimers:
-    """After each message, its ticket's SLA timers are planned again (a reply, a status change ...)."""
+    """After a message that opened or changed a ticket, its SLA timers are planned again."""
 
     name = "sla"
     pure = False
 
     def process(self, work: Work, ctx: Context) -> Work:
-        if work.ticket_id is not None and ctx.desk.config.sla.active:
-            schedule(ctx, work.ticket_id)
+        if work.ticket_id is not None and (work.new_ticket or work.changed) and ctx.desk.config.sla.active:
+            schedule(ctx, work.ticket_id)  # a customer's reply that changed nothing leaves the plan as it is
         return work
 
 
