@@ -22,27 +22,11 @@ def make_desk(tmp_path: Path, *, mailboxes: list[dict] | None = None, limits: di
               tiers: list[dict] | None = None, outbound: dict | None = None, notify: dict | None = None,
               routing: dict | None = None, rules: list[dict] | None = None, security: dict | None = None,
               sla: dict | None = None, timers: dict | None = None) -> Desk:
-    data = {"desk": {"name": "Example Support", "address": "support@example.test", "data_dir": "var"}}
-    if mailboxes is not None:
-        data["mailbox"] = mailboxes
-    if limits:
-        data["limits"] = limits
-    if tiers is not None:
-        data["tier"] = tiers
-    if outbound is not None:
-        data["outbound"] = outbound
-    if notify is not None:
-        data["notify"] = notify
-    if routing is not None:
-        data["routing"] = routing
-    if rules is not None:
-        data["rule"] = rules
-    if security is not None:
-        data["security"] = security
-    if sla is not None:
-        data["sla"] = sla
-    if timers is not None:
-        data["timers"] = timers
+    data: dict = {"desk": {"name": "Example Support", "address": "support@example.test", "data_dir": "var"}}
+    sections = {"mailbox": mailboxes, "limits": limits or None, "tier": tiers, "outbound": outbound,
+                "notify": notify, "routing": routing, "rule": rules, "security": security, "sla": sla,
+                "timers": timers}
+    data.update({key: value for key, value in sections.items() if value is not None})
     config = build(data, base=tmp_path, source=tmp_path / "maildesk.toml")
     if not config.desk.secret_file.exists():
         write_secret(config.desk.secret_file)

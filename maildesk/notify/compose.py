@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 import secrets
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from email.utils import format_datetime
 from maildesk.clock import Clock, system_clock
 from maildesk.errors import MaildeskError
 from maildesk.models import LOOP_HEADER, Address
+from maildesk.notify.mime import CRLF, mime_body
 
 #: The Auto-Submitted value each kind of notice carries (RFC 3834); "" for words a person wrote.
 AUTO_SUBMITTED: dict[str, str] = {
@@ -35,7 +35,6 @@ MAX_ADDRESS = 254
 LINE = 76  # fold header lines at this length where they can be folded (RFC 2047 §2)
 RANDOM_BYTES = 16  # 128 bits of Message-ID randomness
 
-CRLF = "\r\n"
 
 _ADDR = re.compile(r"[^\s@<>()\[\]\\,;:\"\x00-\x1f\x7f-\x9f]+@[^\s@<>()\[\]\\,;:\"\x00-\x1f\x7f-\x9f]+")
 _ATEXT = r"A-Za-z0-9!#$%&'*+\-/=?^_`{|}~"
@@ -45,7 +44,6 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _DOMAIN = re.compile(rf"(?:{_LABEL}\.)*{_LABEL}")
 # Controls, lone surrogates and bidirectional overrides; whitespace is handled before.
 _DROP = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class ComposeError(MaildeskError):
@@ -270,31 +268,7 @@ def compose(out: Outgoing, *, sender: Address, loop_id: str, clock: Clock = syst
         _token_field(TICKET_HEADER, str(out.ticket_id)),
         _token_field("MIME-Version", "1.0"),
     ]
-    return Composed(tuple(fields), _mime_body(out.text, out.html))
-
-
-def _mime_body(text: str, html: str | None) -> str:
-    """Content fields, blank line and body: text/plain utf-8, with a text/html alternative after it."""
-    if html is None:
-        return _text_part(text, "plain")
-    boundary = f"=_{secrets.token_hex(12)}"  # "=_" never occurs in quoted-printable; 96 random bits
-    parts = "".join(f"--{boundary}{CRLF}{_text_part(body, subtype)}{CRLF}"
-                    for body, subtype in ((text, "plain"), (html, "html")))
-    return (f'Content-Type: multipart/alternative; boundary="{boundary}"{CRLF}{CRLF}'
-            f"{parts}--{boundary}--{CRLF}")
-
-
-def _text_part(text: str, subtype: str) -> str:
-    """One text part: 7bit when it is short-lined ASCII, else quoted-printable of its UTF-8."""
-    lines = _SURROGATE.sub("\ufffd", text).replace("\r\n", "\n").replace("\r", "\n")
-    if lines and not lines.endswith("\n"):
-        lines += "\n"
-    if lines.isascii() and all(len(line) <= 998 for line in lines.split("\n")):
-        cte, body = "7bit", lines
-    else:
-        cte, body = "quoted-printable", binascii.b2a_qp(lines.encode("utf-8"), istext=True).decode("ascii")
-    return (f'Content-Type: text/{subtype}; charset="utf-8"{CRLF}Content-Transfer-Encoding: {cte}{CRLF}{CRLF}'
-            + body.replace("\n", CRLF))
+    return Composed(tuple(fields), mime_body(out.text, out.html))
 
 
 def envelope(out: Outgoing, sender: Address) -> tuple[str, list[str], bool]:
