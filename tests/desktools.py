@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from maildesk.clock import ManualClock
 from maildesk.config import build
@@ -16,6 +17,18 @@ from maildesk.store import Store
 from maildesk.tokens import write_secret
 
 START = datetime(2026, 11, 2, 10, 0, tzinfo=timezone.utc)
+
+
+def dovecot_mailbox(tmp_path: Path, dovecot: Any) -> dict:
+    """A ``[[mailbox]]`` for the Dovecot test server (its password in a file beside the config)."""
+    (tmp_path / "imap.pw").write_text(dovecot.password)
+    return {"name": "support", "kind": "imap", "host": dovecot.host, "port": dovecot.port, "security": "none",
+            "username": dovecot.user, "password_file": "imap.pw", "idle": False, "poll_seconds": 1}
+
+
+def smtp_outbound(smtp: Any, **options: Any) -> dict:
+    """An ``[outbound]`` for the aiosmtpd test server, in plain text."""
+    return {"kind": "smtp", "host": "127.0.0.1", "port": smtp.port, "security": "none", **options}
 
 
 def make_desk(tmp_path: Path, *, mailboxes: list[dict] | None = None, limits: dict | None = None,

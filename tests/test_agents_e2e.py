@@ -8,7 +8,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from desktools import make_desk
+from desktools import dovecot_mailbox, make_desk, smtp_outbound
 from imapserver import DovecotServer
 from mailfactory import make_message, message_id_of
 from maildesk.daemon import run_once
@@ -73,12 +73,10 @@ class E2E:
 def make_e2e(tmp_path, dovecot, make_smtp_server):
     def make(**desk_options) -> E2E:
         smtp = make_smtp_server()
-        (tmp_path / "imap.pw").write_text(dovecot.password)
         desk = make_desk(
             tmp_path, tiers=TIERS, notify={"enabled": True}, **desk_options,
-            mailboxes=[{"name": "support", "kind": "imap", "host": dovecot.host, "port": dovecot.port,
-                        "security": "none", "username": dovecot.user, "password_file": "imap.pw", "idle": False}],
-            outbound={"kind": "smtp", "host": "127.0.0.1", "port": smtp.port, "security": "none"})
+            mailboxes=[dovecot_mailbox(tmp_path, dovecot)],
+            outbound=smtp_outbound(smtp))
         return E2E(desk, dovecot, smtp)
     return make
 

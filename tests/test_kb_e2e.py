@@ -6,7 +6,7 @@ from email import message_from_bytes, policy
 
 import pytest
 
-from desktools import make_desk
+from desktools import dovecot_mailbox, make_desk, smtp_outbound
 from mailfactory import make_message
 from maildesk.daemon import run_once
 
@@ -16,12 +16,9 @@ ALICE = "alice@example.test"
 
 
 def test_a_published_resolution_is_suggested_in_the_next_acknowledgement(tmp_path, dovecot, smtp_server):
-    (tmp_path / "imap.pw").write_text(dovecot.password)
     desk = make_desk(tmp_path, tiers=[{"name": "L1", "agents": [ALICE]}],
-                     mailboxes=[{"name": "support", "kind": "imap", "host": dovecot.host, "port": dovecot.port,
-                                 "security": "none", "username": dovecot.user, "password_file": "imap.pw",
-                                 "idle": False}],
-                     outbound={"kind": "smtp", "host": "127.0.0.1", "port": smtp_server.port, "security": "none"})
+                     mailboxes=[dovecot_mailbox(tmp_path, dovecot)],
+                     outbound=smtp_outbound(smtp_server))
 
     def send(raw: bytes) -> None:
         dovecot.append_many("INBOX", [raw])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from desktools import make_desk
+from desktools import dovecot_mailbox, make_desk, smtp_outbound
 from imapserver import DovecotServer
 from mailfactory import make_message, message_id_of
 from maildesk.daemon import run_once
@@ -73,14 +73,10 @@ class E2E:
 def make_e2e(tmp_path, dovecot, make_smtp_server):
     def make(*, daily_auto_limit: int = 20, **smtp_options) -> E2E:
         smtp = make_smtp_server(**smtp_options)
-        (tmp_path / "imap.pw").write_text(dovecot.password)
         desk = make_desk(
             tmp_path, tiers=TIERS, notify={"enabled": True},
-            mailboxes=[{"name": "support", "kind": "imap", "host": dovecot.host, "port": dovecot.port,
-                        "security": "none", "username": dovecot.user, "password_file": "imap.pw",
-                        "idle": False, "poll_seconds": 1}],
-            outbound={"kind": "smtp", "host": "127.0.0.1", "port": smtp.port, "security": "none",
-                      "daily_auto_limit": daily_auto_limit})
+            mailboxes=[dovecot_mailbox(tmp_path, dovecot)],
+            outbound=smtp_outbound(smtp, daily_auto_limit=daily_auto_limit))
         return E2E(desk, dovecot, smtp)
     return make
 

@@ -6,7 +6,7 @@ from email import message_from_bytes, policy
 
 import pytest
 
-from desktools import make_desk
+from desktools import dovecot_mailbox, make_desk, smtp_outbound
 from mailfactory import make_message
 from maildesk.daemon import run_once
 
@@ -20,12 +20,10 @@ RULES = [{"name": "outage reports go straight to L2",
 
 
 def test_an_outage_report_alerts_l2_and_an_ordinary_request_alerts_l1(tmp_path, dovecot, smtp_server):
-    (tmp_path / "imap.pw").write_text(dovecot.password)
     desk = make_desk(
         tmp_path, tiers=TIERS, rules=RULES,
-        mailboxes=[{"name": "support", "kind": "imap", "host": dovecot.host, "port": dovecot.port,
-                    "security": "none", "username": dovecot.user, "password_file": "imap.pw", "idle": False}],
-        outbound={"kind": "smtp", "host": "127.0.0.1", "port": smtp_server.port, "security": "none"})
+        mailboxes=[dovecot_mailbox(tmp_path, dovecot)],
+        outbound=smtp_outbound(smtp_server))
     dovecot.append_many("INBOX", [
         make_message(subject="Checkout is DOWN", body="Our production shop returns 502 since 09:00.\n",
                      sender="Ops <ops@shop.example>"),
