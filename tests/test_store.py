@@ -34,3 +34,29 @@ def test_a_transaction_that_reads_then_writes_survives_another_writer(tmp_path):
     assert sorted(r[0] for r in first.db.execute("SELECT v FROM t")) == ["first", "second"]
     first.close()
     second.close()
+
+
+def test_a_new_database_opened_by_several_processes_at_once_is_migrated_once(tmp_path):
+    """The daemon's first start while `maildesk status` (or a second daemon) opens the same file."""
+    failures: list[BaseException] = []
+    for attempt in range(10):
+        path = tmp_path / f"race{attempt}.db"
+        start = threading.Barrier(6)
+
+        def open_it() -> None:
+            start.wait()
+            try:
+                Store.open(path).close()
+            except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+                failures.append(exc)
+
+        threads = [threading.Thread(target=open_it) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        store = Store.open(path)
+        names = [r[0] for r in store.db.execute("SELECT name FROM _sqlite_migrations")]
+        store.close()
+        assert len(names) == len(set(names))
+    assert failures == []

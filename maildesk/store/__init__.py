@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -11,8 +12,10 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from maildesk.errors import StoreUnavailable
+from maildesk.errors import SchemaTooNew, StoreUnavailable
 from maildesk.store.ledger import LedgerStore
+from maildesk.store.health import Gauges
+from maildesk.store.operations import HealthStore, TokenStore
 from maildesk.store.outbox import OutboxStore
 from maildesk.store.queues import QueueStore
 from maildesk.store.work import WorkStore
@@ -20,6 +23,7 @@ from maildesk.store.kb import KnowledgeStore
 from maildesk.store.timers import TimerStore
 from maildesk.store.reports import ReportStore
 from maildesk.store.quarantine import QuarantineStore
+from maildesk.store.migrate import refuse_newer
 from maildesk.store.schema import migrations
 from maildesk.store.tickets import TicketStore
 
@@ -35,6 +39,36 @@ _TEMPORARY = ("locked", "busy", "readonly", "read-only", "disk i/o", "disk is fu
 
 def is_temporary(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and any(t in str(exc).lower() for t in _TEMPORARY)
+
+
+def _wal(conn: sqlite3.Connection, *, wait_ms: int) -> None:
+    """Switch to WAL once (the mode is stored in the file). The switch needs the database to
+    itself and SQLite's busy handler does not wait for it, so a new database opened by several
+    processes at once (daemon, `status`) is retried here for up to ``wait_ms``."""
+    deadline = time.monotonic() + wait_ms / 1000
+    while conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        try:
+            conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+def _migrate(db: Database) -> None:
+    """Apply pending migrations under the write lock: a daemon starting on a new database while
+    ``maildesk status`` (or another process) opens it must not run the same migration twice."""
+    if not migrations.pending(db):
+        return
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")  # whoever comes second waits, then finds nothing pending
+    try:
+        migrations.apply(db)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def utcnow() -> datetime:
@@ -55,21 +89,32 @@ class Store:
         self.kb = KnowledgeStore(db)
         self.timers = TimerStore(db)
         self.reports = ReportStore(db)
+        self.tokens = TokenStore(db)
+        self.health = HealthStore(db)
+        self.gauges = Gauges(db)
 
     @classmethod
     def open(cls, path: Path | str, *, busy_timeout_ms: int = 5000) -> Store:
-        """Open (creating and migrating if needed) the database at ``path``."""
+        """Open (creating and migrating if needed) the database at ``path``.
+
+        Raises SchemaTooNew, changing nothing, when a newer maildesk migrated it.
+        """
         try:
             if str(path) != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             db = Database(conn)
+            try:
+                refuse_newer(db, known=migrations, where=str(path))  # before any pragma or migration writes
+            except SchemaTooNew:
+                conn.close()
+                raise
             if str(path) != ":memory:":
-                db.execute("PRAGMA journal_mode = WAL")
+                _wal(conn, wait_ms=busy_timeout_ms)
                 db.execute("PRAGMA synchronous = NORMAL")  # durable across crashes of the process
             db.execute("PRAGMA cache_size = -32768")  # 32 MiB, whatever the database size
-            migrations.apply(db)
+            _migrate(db)
         except sqlite3.OperationalError as exc:
             if is_temporary(exc):
                 raise StoreUnavailable(f"database {path}: {exc}") from exc

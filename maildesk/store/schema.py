@@ -286,3 +286,45 @@ def sla_timers(db: Database) -> None:
         );
         CREATE INDEX sla_timers_due ON sla_timers(due_at) WHERE fired_at IS NULL
         """)
+
+
+@migrations(name="0009_operations")
+def operations(db: Database) -> None:
+    """OAuth2 tokens (encrypted), each mailbox's health, and the daemon's heartbeat."""
+    _run(db, """
+        CREATE TABLE oauth_tokens (
+            name TEXT PRIMARY KEY,
+            subject TEXT NOT NULL,
+            refresh_token BLOB,
+            access_token BLOB,
+            expires_at TEXT,
+            updated_at TEXT NOT NULL,
+            rotations INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE mailbox_health (
+            mailbox TEXT PRIMARY KEY,
+            connected INTEGER NOT NULL DEFAULT 0,
+            last_fetch_at TEXT,
+            last_error TEXT NOT NULL DEFAULT '',
+            last_error_at TEXT,
+            failing_since TEXT,
+            uidvalidity INTEGER,
+            on_server INTEGER,
+            waiting INTEGER,
+            missing INTEGER,
+            missing_refs TEXT NOT NULL DEFAULT '[]',
+            reconciled_at TEXT,
+            alerted TEXT NOT NULL DEFAULT '',
+            alerted_at TEXT,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX outbox_status ON outbox(status);
+        CREATE INDEX events_sla_breach ON events(kind) WHERE kind = 'sla-breach';
+        CREATE TABLE service_state (
+            name TEXT PRIMARY KEY,
+            pid INTEGER,
+            version TEXT NOT NULL DEFAULT '',
+            started_at TEXT,
+            heartbeat_at TEXT NOT NULL
+        )
+        """)
