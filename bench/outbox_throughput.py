@@ -93,7 +93,7 @@ def build_template(site: Path, n: int) -> float:
 def transport_for(desk: Desk, server: SmtpTestServer, mode: str) -> Transport:
     """The daemon's own transport (``open_transport``), trusting the test CA for STARTTLS."""
     assert desk.config.outbound is not None
-    sender = open_transport(desk.config.outbound)
+    sender = open_transport(desk)
     assert isinstance(sender, SmtpSender)
     if server.starttls:  # [outbound] has no CA option: the settings get the test CA's context
         sender = SmtpSender(dataclasses.replace(sender.settings, tls_context=server.client_tls()))

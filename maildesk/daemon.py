@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from maildesk.config import MailboxConfig
 from maildesk.desk import Desk
-from maildesk.errors import ConfigError, MailboxError, StoreUnavailable
+from maildesk.auth.keeper import for_login
+from maildesk.errors import AuthFailed, ConfigError, MailboxError, StoreUnavailable
+from maildesk.health import MailboxMonitor
 from maildesk.mailbox import Settlement, Source, open_source
 from maildesk.notify.dispatch import flush, open_transport
 from maildesk.pipeline import Runner
 from maildesk.sla.timers import run_timers
 from maildesk.stage import Context
 from maildesk.store import Store
+from maildesk.models import RawMessage
 from maildesk.workers import PreparePool
+
+if TYPE_CHECKING:
+    from maildesk.metrics import Metrics
 
 log = logging.getLogger("maildesk.daemon")
 
@@ -45,7 +54,8 @@ def _settle(source: Source, store: Store, done: list[Settlement]) -> None:
         store.ledger.mark_settled(source.name, [s.origin.ref for s in done])
 
 
-def drain(source: Source, runner: Runner, stop: threading.Event, stored: threading.Event | None = None) -> int:
+def drain(source: Source, runner: Runner, stop: threading.Event, stored: threading.Event | None = None,
+          metrics: Metrics | None = None) -> int:
     """Commit every waiting message, then flag/move it; returns how many were taken in.
 
     ``stored`` is set after each batch that took mail in, so its notices go out during a backlog.
@@ -53,7 +63,7 @@ def drain(source: Source, runner: Runner, stop: threading.Event, stored: threadi
     store = runner.ctx.store
     _settle(source, store, store.ledger.unsettled(source.name))
     taken = 0
-    for batch in source.batches(store.ledger):
+    for batch in _timed(source.batches(store.ledger), source.name, metrics):
         done: list[Settlement] = []
         try:
             for work in runner.prepare_batch(batch):
@@ -62,6 +72,8 @@ def drain(source: Source, runner: Runner, stop: threading.Event, stored: threadi
                 outcome = runner.finish(work)
                 done.append(Settlement(work.raw.origin, quarantined=outcome.status == "quarantined"))
                 taken += outcome.status != "already"
+                if metrics is not None:
+                    metrics.ingested(source.name, outcome.status)
         finally:
             if done and stored is not None:
                 stored.set()  # committed: the notices may go while the mailbox is told
@@ -69,6 +81,19 @@ def drain(source: Source, runner: Runner, stop: threading.Event, stored: threadi
         if stop.is_set():
             break
     return taken
+
+
+def _timed(batches: Iterator[Sequence[RawMessage]], mailbox: str,
+           metrics: Metrics | None) -> Iterator[Sequence[RawMessage]]:
+    """The batches, each one's fetch time observed (the wait for the server, not our work on it)."""
+    while True:
+        started = time.monotonic()
+        batch = next(batches, None)
+        if batch is None:
+            return
+        if metrics is not None:
+            metrics.fetch_seconds(mailbox, time.monotonic() - started)
+        yield batch
 
 
 def run_once(desk: Desk, *, mailboxes: tuple[MailboxConfig, ...] | None = None) -> int:
@@ -85,17 +110,16 @@ def run_once(desk: Desk, *, mailboxes: tuple[MailboxConfig, ...] | None = None) 
     try:
         runner = Runner(Context(desk, store), pool=pool)
         for cfg in mailboxes or desk.config.mailboxes:
+            monitor = MailboxMonitor(desk, cfg.name)
             try:
-                source = open_source(cfg, desk.clock)
-                source.connect()
-                try:
-                    n = drain(source, runner, stop)
-                finally:
-                    source.close()
+                n = visit(desk, cfg, runner, monitor, stop)
                 log.info("mailbox %s: %d message(s) taken in", cfg.name, n)
             except (MailboxError, ConfigError, StoreUnavailable) as exc:
                 failed += 1
+                monitor.failed(exc)
                 log.error("mailbox %s: %s", cfg.name, exc)
+            finally:
+                monitor.close()
         run_timers(Context(desk, store))
         failed += not send_outbox(desk, store)
     finally:
@@ -105,12 +129,27 @@ def run_once(desk: Desk, *, mailboxes: tuple[MailboxConfig, ...] | None = None) 
     return failed
 
 
-def send_outbox(desk: Desk, store: Store) -> bool:
+def visit(desk: Desk, cfg: MailboxConfig, runner: Runner, monitor: MailboxMonitor, stop: threading.Event) -> int:
+    """Connect to one mailbox, drain it, reconcile it when due, and close it."""
+    source = open_source(cfg, desk.clock, tokens=for_login(desk, cfg.name, cfg.oauth, cfg.username))
+    try:
+        source.connect()
+        monitor.connected(uidvalidity=getattr(source, "uidvalidity", None))
+        taken = drain(source, runner, stop)
+        monitor.fetched()
+        if monitor.reconcile_due(cfg.reconcile_minutes):
+            monitor.reconciled(source.reconcile(runner.ctx.store.ledger))
+        return taken
+    finally:
+        source.close()
+
+
+def send_outbox(desk: Desk, store: Store, metrics: Metrics | None = None) -> bool:
     """Send every notice that is due; False when the outbox could not be worked on at all."""
     if desk.config.outbound is None:
         return True
     try:
-        counts = flush(desk, store, open_transport(desk.config.outbound))
+        counts = flush(desk, store, open_transport(desk), metrics=metrics)
     except (ConfigError, StoreUnavailable) as exc:
         log.error("outbox: %s", exc)
         return False
@@ -127,9 +166,9 @@ class OutboxWorker(threading.Thread):
     """
 
     def __init__(self, desk: Desk, stop: threading.Event, *, wake: threading.Event | None = None,
-                 every: float = 2.0) -> None:
+                 every: float = 2.0, metrics: Metrics | None = None) -> None:
         super().__init__(name="outbox", daemon=True)
-        self.desk, self.stop, self.every = desk, stop, every
+        self.desk, self.stop, self.every, self.metrics = desk, stop, every, metrics
         self.wake = wake or threading.Event()
         self.failed = False  # the last send could not work on the outbox at all
 
@@ -141,9 +180,9 @@ class OutboxWorker(threading.Thread):
         try:
             while not self.stop.is_set():
                 self.wake.clear()
-                send_outbox(self.desk, store)
+                send_outbox(self.desk, store, self.metrics)
                 self.wake.wait(self.every)
-            self.failed = not send_outbox(self.desk, store)
+            self.failed = not send_outbox(self.desk, store, self.metrics)
         finally:
             store.close()
 
@@ -188,37 +227,56 @@ def prepare_pool(desk: Desk) -> PreparePool | None:
 
 
 class MailboxWorker(threading.Thread):
-    """Keeps one mailbox drained forever; its failures never touch the other mailboxes."""
+    """Keeps one mailbox drained forever; its failures never touch the other mailboxes.
+
+    Each mailbox has its own connection, IDLE, backoff, token keeper and health row: a refused
+    login, a dead server or a message that breaks a parser here delays nobody else.
+    """
 
     def __init__(self, desk: Desk, cfg: MailboxConfig, stop: threading.Event,
-                 pool: PreparePool | None = None, *, stored: threading.Event | None = None) -> None:
+                 pool: PreparePool | None = None, *, stored: threading.Event | None = None,
+                 metrics: Metrics | None = None) -> None:
         super().__init__(name=f"mailbox-{cfg.name}", daemon=True)
-        self.desk, self.cfg, self.stop, self.pool = desk, cfg, stop, pool
+        self.desk, self.cfg, self.stop, self.pool, self.metrics = desk, cfg, stop, pool, metrics
         self.stored = stored or threading.Event()  # set whenever mail was taken in
         self.backoff = Backoff()
+        self.monitor = MailboxMonitor(desk, cfg.name, on_change=metrics.mailbox_up if metrics else None)
+        self.tokens = for_login(desk, cfg.name, cfg.oauth, cfg.username)  # kept across reconnects
 
     def run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                self._serve()
-            except (MailboxError, ConfigError, StoreUnavailable) as exc:
-                delay = self.backoff.next()
-                log.warning("mailbox %s: %s; retrying in %.0f s", self.cfg.name, exc, delay)
-                self.stop.wait(delay)
-            except Exception:
-                delay = self.backoff.next()
-                log.exception("mailbox %s: unexpected failure; retrying in %.0f s", self.cfg.name, delay)
-                self.stop.wait(delay)
+        try:
+            while not self.stop.is_set():
+                try:
+                    self._serve()
+                except (MailboxError, ConfigError, StoreUnavailable) as exc:
+                    self._failed(exc, f"mailbox {self.cfg.name}: {exc}")
+                except Exception as exc:
+                    log.exception("mailbox %s: unexpected failure", self.cfg.name)
+                    self._failed(exc, f"mailbox {self.cfg.name}: unexpected failure: {exc!r}")
+        finally:
+            self.monitor.close()
+
+    def _failed(self, exc: Exception, message: str) -> None:
+        self.monitor.failed(exc)
+        if self.metrics is not None and isinstance(exc, AuthFailed):
+            self.metrics.auth_failures(self.cfg.name)
+        delay = self.backoff.next()
+        log.warning("%s; retrying in %.0f s", message, delay)
+        self.stop.wait(delay)
 
     def _serve(self) -> None:
-        source = open_source(self.cfg, self.desk.clock)
+        source = open_source(self.cfg, self.desk.clock, tokens=self.tokens)
         store = self.desk.open_store()
         try:
             source.connect()
+            self.monitor.connected(uidvalidity=getattr(source, "uidvalidity", None))
             runner = Runner(Context(self.desk, store), pool=self.pool)
             while not self.stop.is_set():
-                drain(source, runner, self.stop, self.stored)
+                drain(source, runner, self.stop, self.stored, self.metrics)
+                self.monitor.fetched()
                 self.backoff.reset()
+                if self.monitor.reconcile_due(self.cfg.reconcile_minutes):
+                    self.monitor.reconciled(source.reconcile(store.ledger))
                 source.wait(self.stop, float(self.cfg.poll_seconds))
         finally:
             source.close()

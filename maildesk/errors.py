@@ -31,6 +31,32 @@ class MailboxError(MaildeskError):
     """A mailbox could not be read (connection, login, protocol); retried with backoff."""
 
 
+class OAuthError(MaildeskError):
+    """An OAuth2 provider refused or could not answer a token request.
+
+    ``error`` is the provider's error code (RFC 6749 section 5.2, e.g. ``invalid_grant``) or
+    ``http``/``network`` when no such code came back; ``description`` is its explanation.
+    ``transient`` errors (network, 5xx, 429, ``temporarily_unavailable``, ``slow_down``) are worth
+    retrying as they are; the others need a new login or a fixed configuration.
+    """
+
+    TRANSIENT = frozenset({"network", "temporarily_unavailable", "server_error", "slow_down"})
+
+    def __init__(self, error: str, description: str = "", *, status: int | None = None) -> None:
+        self.error = error
+        self.description = description
+        self.status = status
+        super().__init__(f"{error}: {description}" if description else error)
+
+    @property
+    def transient(self) -> bool:
+        return self.error in self.TRANSIENT or (self.status is not None and (self.status >= 500 or self.status == 429))
+
+
+class AuthFailed(MailboxError):
+    """The server refused our credentials (password or OAuth2 token) after one fresh attempt."""
+
+
 class NotFound(MaildeskError):
     """A ticket, message or quarantine entry with that id does not exist."""
 
@@ -62,3 +88,21 @@ class Duplicate(Disposition):
         self.message_pk = message_pk
         self.why = why
         super().__init__(f"duplicate of message {message_pk} ({why})")
+
+
+class BackupFailed(MaildeskError):
+    """A backup could not be written (target exists, directory unwritable, source unreadable or corrupt)."""
+
+
+class SchemaTooNew(MaildeskError):
+    """The database was migrated by a newer maildesk: this code refuses to open it and changes nothing.
+
+    ``unknown`` names the applied migrations this code does not know. Not temporary: waiting does not help.
+    """
+
+    def __init__(self, database: str, unknown: tuple[str, ...]) -> None:
+        self.database = database
+        self.unknown = unknown
+        super().__init__(
+            f"database {database} was written by a newer maildesk (unknown migration(s): {', '.join(unknown)}); "
+            "upgrade maildesk, or restore a backup made by this version")

@@ -143,6 +143,19 @@ class Runner:
         return Outcome("quarantined", quarantine_id=qid, ticket_id=q.ticket_id, reason=q.reason)
 
     def _log(self, raw: RawMessage, work: Work, outcome: Outcome) -> None:
-        log.info("mailbox=%s ref=%s message_id=%s outcome=%s ticket=%s thread=%s reason=%s",
-                 raw.origin.mailbox, raw.origin.ref, work.parsed.message_id if work.parsed else None,
-                 outcome.status, outcome.ticket_id, work.thread.reason if work.thread else None, outcome.reason)
+        """One line per message decision; the fields also go out as structured data (``--log-format json``)."""
+        fields = decision_fields(raw, work, outcome)
+        log.info("decision " + " ".join(f"{key}=%r" for key in fields), *fields.values(), extra={"md": fields})
+
+
+def decision_fields(raw: RawMessage, work: Work, outcome: Outcome) -> dict[str, object]:
+    """What became of one message and why: where it came from, its ticket, thread reason and routing rule."""
+    route = work.route
+    return {
+        "mailbox": raw.origin.mailbox, "uid": raw.origin.uid, "ref": raw.origin.ref,
+        "message_id": work.parsed.message_id if work.parsed else None, "outcome": outcome.status,
+        "ticket": outcome.ticket_id, "new_ticket": outcome.new_ticket,
+        "thread": work.thread.reason if work.thread else None,
+        "rule": ",".join(route.rules) if route is not None and route.rules else None,
+        "quarantine": outcome.quarantine_id, "reason": outcome.reason or None,
+    }

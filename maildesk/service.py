@@ -3,35 +3,47 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import closing, contextmanager, nullcontext
+
+from maildesk import __version__
 
 from maildesk.config import load_config
 from maildesk.daemon import Backoff, MailboxWorker, OutboxWorker, TimerWorker, prepare_pool
 from maildesk.desk import Desk
-from maildesk.errors import ConfigError, StoreUnavailable
+from maildesk.errors import ConfigError, SchemaTooNew, StoreUnavailable
+from maildesk.metrics import Metrics, MetricsServer, Snapshot, read_snapshot
+from maildesk.metrics import serve as serve_metrics
 
 log = logging.getLogger("maildesk.daemon")
 
 
 def run_forever(desk: Desk, *, stop: threading.Event | None = None, reload: threading.Event | None = None,
-                outbox_every: float = 2.0) -> None:
+                outbox_every: float = 2.0, metrics: Metrics | None = None) -> None:
     """Serve every mailbox until ``stop``; returns after all workers finished.
 
     ``reload`` (SIGHUP in the main thread) reads the config file again: a valid one replaces the
     running workers after they finish their current message; a broken one is logged with every
     problem and the old config keeps running. The outbox is sent whenever mail was taken in, and
-    every ``outbox_every`` seconds for retries.
+    every ``outbox_every`` seconds for retries. A database that a newer maildesk migrated is not
+    temporary: SchemaTooNew is logged and raised, nothing is retried.
     """
     stop, reload = stop or threading.Event(), reload or threading.Event()
     in_main = threading.current_thread() is threading.main_thread()
     backoff = Backoff()
-    with _signals(stop, reload) if in_main else nullcontext():
+    exporter = Exporter(desk, metrics)
+    with _signals(stop, reload) if in_main else nullcontext(), closing(exporter):
         while not stop.is_set():
             try:
-                serve(desk, stop=stop, reload=reload, outbox_every=outbox_every)
+                exporter.follow(desk)
+                serve(desk, stop=stop, reload=reload, outbox_every=outbox_every, metrics=exporter.metrics)
+            except SchemaTooNew as exc:
+                log.critical("stopping: %s", exc)
+                raise
             except StoreUnavailable as exc:  # the database could not even be opened: wait, then try again
                 delay = backoff.next()
                 log.error("database unavailable: %s; starting again in %.0f s", exc, delay)
@@ -43,21 +55,24 @@ def run_forever(desk: Desk, *, stop: threading.Event | None = None, reload: thre
                 desk = reloaded(desk)
 
 
-def serve(desk: Desk, *, stop: threading.Event, reload: threading.Event, outbox_every: float) -> None:
+def serve(desk: Desk, *, stop: threading.Event, reload: threading.Event, outbox_every: float,
+          metrics: Metrics | None = None) -> None:
     """One generation of workers under one config, until ``stop`` or ``reload``."""
     desk.open_store().close()  # create or migrate the database once, before the workers race to
     pool = prepare_pool(desk)  # shared by the mailboxes: it only takes on backlogs
     done = threading.Event()  # this generation's end
     stored = threading.Event()  # mail was taken in: the outbox has notices to send now
-    workers: list[threading.Thread] = [MailboxWorker(desk, cfg, done, pool, stored=stored)
+    workers: list[threading.Thread] = [MailboxWorker(desk, cfg, done, pool, stored=stored, metrics=metrics)
                                        for cfg in desk.config.mailboxes]
-    workers.append(OutboxWorker(desk, done, wake=stored, every=outbox_every))
+    workers.append(OutboxWorker(desk, done, wake=stored, every=outbox_every, metrics=metrics))
     if desk.config.sla.active:
         workers.append(TimerWorker(desk, done))
     for w in workers:
         w.start()
     log.info("serving %d mailbox(es)", len(desk.config.mailboxes))
+    heart = Heartbeat(desk)
     while any(w.is_alive() for w in workers) and not (stop.is_set() or reload.is_set()):
+        heart.beat()
         stop.wait(0.2)
     if not (stop.is_set() or reload.is_set()):
         stop.set()  # every worker ended by itself
@@ -67,6 +82,68 @@ def serve(desk: Desk, *, stop: threading.Event, reload: threading.Event, outbox_
         w.join()
     if pool is not None:
         pool.close()
+
+
+class Heartbeat:
+    """The daemon's sign of life in the database, every ``every`` seconds, for `maildesk status`."""
+
+    every = 30.0
+
+    def __init__(self, desk: Desk) -> None:
+        self.desk, self.started, self.last = desk, desk.clock(), -self.every
+
+    def beat(self) -> None:
+        if time.monotonic() - self.last < self.every:
+            return
+        self.last = time.monotonic()
+        try:
+            store = self.desk.open_store()
+            try:
+                with store.atomic():
+                    store.health.beat("daemon", now=self.desk.clock(), pid=os.getpid(), version=__version__,
+                                      started_at=self.started)
+            finally:
+                store.close()
+        except StoreUnavailable as exc:
+            log.warning("heartbeat not recorded: %s", exc)
+
+
+class Exporter:
+    """The Prometheus endpoint across config reloads: the counters live on, the listener follows the config."""
+
+    def __init__(self, desk: Desk, metrics: Metrics | None) -> None:
+        self.desk = desk
+        self.metrics = metrics or Metrics(gauges=self._snapshot)
+        self.server: MetricsServer | None = None
+        self.listen = ""
+
+    def follow(self, desk: Desk) -> None:
+        """Serve where ``desk``'s config says (nowhere when [metrics] listen is empty)."""
+        self.desk = desk
+        self.metrics.declare(cfg.name for cfg in desk.config.mailboxes)
+        wanted = desk.config.metrics.listen
+        if wanted == self.listen:
+            return
+        self.close()
+        if wanted:
+            try:
+                self.server = serve_metrics(self.metrics, wanted)
+                self.listen = wanted
+                log.info("metrics at http://%s/metrics", wanted)
+            except OSError as exc:
+                log.error("metrics: cannot listen on %s: %s", wanted, exc)
+
+    def _snapshot(self) -> Snapshot:
+        store = self.desk.open_store()
+        try:
+            return read_snapshot(store.gauges, self.desk.clock())
+        finally:
+            store.close()
+
+    def close(self) -> None:
+        server, self.server, self.listen = self.server, None, ""
+        if server is not None:
+            server.close()
 
 
 def reloaded(desk: Desk) -> Desk:

@@ -34,8 +34,9 @@ log_path = {root}/dovecot.log
 info_log_path = {root}/dovecot.log
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 auth_failure_delay = 0
+{auth_extra}
 {login_users}
 first_valid_uid = {uid}
 first_valid_gid = {gid}
@@ -43,17 +44,13 @@ mail_location = maildir:~/Maildir
 imap_idle_notify_interval = 1 secs
 {capability}
 rawlog_dir = {root}/rawlog
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {root}/passwd
-}}
-userdb {{
+{passdbs}userdb {{
   driver = passwd-file
   args = username_format=%u {root}/passwd
 }}
 service anvil {{
   chroot =
-}}
+{anvil_extra}}}
 service imap-login {{
   chroot =
   inet_listener imap {{
@@ -64,6 +61,42 @@ service imap-login {{
     port = 0
   }}
 }}
+"""
+
+
+PASSWD_PASSDB = """\
+passdb {{
+  driver = passwd-file
+  {mechanisms}args = scheme=PLAIN username_format=%u {root}/passwd
+}}
+"""
+
+# Token logins: every login asks the IdP's RFC 7662 introspection endpoint (nothing cached).
+OAUTH2_PASSDB = """\
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {root}/dovecot-oauth2.conf.ext
+}}
+"""
+
+# Refused tokens are tested on purpose: without this, anvil delays each next login from
+# 127.0.0.1 by 2, 4, 8, then 15 seconds.
+NO_AUTH_PENALTY = """\
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+"""
+
+OAUTH2_CONFIG = """\
+# Dovecot 2.3 oauth2 passdb: introspect every token, refuse inactive ones and other users'.
+introspection_url = {url}
+introspection_mode = {mode}
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
+timeout_msecs = 5000
 """
 
 
@@ -97,16 +130,38 @@ class DovecotServer:
 
     Every session's traffic is written to ``rawlog/*.in``/``*.out``
     (``rawlog_dir``), so tests can check which commands the server received.
+
+    Token logins: ``make_dovecot(oauth2=oauth_server)`` (or ``oauth2_introspection_url=...``
+    with ``oauth2_introspection_mode`` ``post``, ``auth`` or ``get``) adds ``xoauth2
+    oauthbearer`` to the mechanisms and a second passdb, Dovecot's ``oauth2`` driver, which
+    asks the IdP's RFC 7662 introspection endpoint about every token and requires
+    ``active: true`` and ``username`` equal to the login name. The passwd-file passdb stays
+    for ``plain login`` only (a password is never taken as a token nor a token as a password),
+    so ``client()`` and the helpers built on it still log in with the password; the userdb
+    stays passwd-file, so only ``support`` has a mail home. The auth cache is off
+    (``auth_cache_size = 0``): with it, Dovecot caches the oauth2 passdb's answer per token and
+    a revoked token keeps working until the cache entry expires. The anvil auth penalty is off
+    too (refused tokens would otherwise delay the next login by up to 15 s) and
+    ``auth_verbose`` logs why a token was refused in ``dovecot.log``.
     """
 
     user = "support"
     password = "secret"
     host = "127.0.0.1"
 
-    def __init__(self, binary: str, imap_capability: str | None = None) -> None:
-        """``imap_capability`` replaces the advertised capabilities (e.g. to hide MOVE)."""
+    def __init__(self, binary: str, imap_capability: str | None = None, *,
+                 oauth2: Any = None, oauth2_introspection_url: str = "",
+                 oauth2_introspection_mode: str = "post") -> None:
+        """``imap_capability`` replaces the advertised capabilities (e.g. to hide MOVE).
+
+        ``oauth2`` (anything with an ``introspection_url``, such as the ``oauth_server``
+        fixture) or ``oauth2_introspection_url`` turns on token logins; see the class docstring.
+        """
         self.binary = binary
         self.imap_capability = imap_capability
+        self.oauth2_introspection_url = oauth2_introspection_url or (
+            oauth2.introspection_url if oauth2 is not None else "")
+        self.oauth2_introspection_mode = oauth2_introspection_mode
         self.root = Path(tempfile.mkdtemp(prefix="maildesk-dovecot-"))
         self.root.chmod(0o755)
         self.port = free_port()
@@ -257,7 +312,7 @@ class DovecotServer:
         capability = f"imap_capability = {self.imap_capability}" if self.imap_capability else ""
         self.config.write_text(CONFIG.format(
             root=self.root, port=self.port, uid=self.uid, gid=self.gid,
-            login_users=login_users, capability=capability,
+            login_users=login_users, capability=capability, **self._auth_settings(),
         ))
         passwd = self.root / "passwd"
         entry = f"{self.user}:{{PLAIN}}{self.password}:{self.uid}:{self.gid}::{self.home}::"
@@ -268,6 +323,26 @@ class DovecotServer:
             path.chmod(0o755)
         for path in (self.home, self.rawlog):
             os.chown(path, self.uid, self.gid)
+
+    @property
+    def token_logins(self) -> bool:
+        """True when XOAUTH2/OAUTHBEARER logins are checked against an OAuth2 IdP."""
+        return bool(self.oauth2_introspection_url)
+
+    def _auth_settings(self) -> dict[str, str]:
+        """The mechanisms and passdbs: passwords only, or passwords plus oauth2 tokens."""
+        if not self.token_logins:
+            return {"mechanisms": "plain login", "auth_extra": "", "anvil_extra": "",
+                    "passdbs": PASSWD_PASSDB.format(root=self.root, mechanisms="")}
+        conf = self.root / "dovecot-oauth2.conf.ext"
+        conf.write_text(OAUTH2_CONFIG.format(url=self.oauth2_introspection_url,
+                                             mode=self.oauth2_introspection_mode))
+        conf.chmod(0o644)
+        passwords = PASSWD_PASSDB.format(root=self.root, mechanisms="mechanisms = plain login\n  ")
+        return {"mechanisms": "plain login xoauth2 oauthbearer",
+                "auth_extra": "auth_cache_size = 0\nauth_verbose = yes",
+                "anvil_extra": NO_AUTH_PENALTY,
+                "passdbs": passwords + OAUTH2_PASSDB.format(root=self.root)}
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT

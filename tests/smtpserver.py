@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import socket
 import ssl
 import threading
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
@@ -95,6 +99,23 @@ class _CountingSMTP(SMTP):
         self._count()
         await super().smtp_HELO(hostname)
 
+    async def auth_XOAUTH2(self, _: Any, args: list[str]) -> AuthResult:
+        """SASL XOAUTH2: the bearer token is checked at the identity provider's introspection URL."""
+        if len(args) < 2:
+            return AuthResult(success=False, handled=False)
+        try:
+            fields = dict(part.split("=", 1) for part in base64.b64decode(args[1]).decode().split("\x01") if part)
+            user, token = fields["user"], fields["auth"].removeprefix("Bearer ")
+        except (ValueError, KeyError):
+            return AuthResult(success=False, handled=False)
+        ok = self.owner.token_active(user, token)
+        with self.owner._lock:
+            self.owner.auth_attempts.append(("XOAUTH2", user, ok))
+        if ok:
+            return AuthResult(success=True, handled=False)
+        await self.challenge_auth(json.dumps({"status": "401", "schemes": "bearer"}))  # then 535
+        return AuthResult(success=False, handled=False)
+
     async def smtp_MAIL(self, arg: str) -> None:
         limit = self.owner.messages_per_connection
         if limit is not None and self.delivered >= limit:
@@ -125,7 +146,8 @@ class SmtpTestServer:
     PLAIN/LOGIN as ``user``/``password``, only over TLS; implies STARTTLS unless
     ``implicit_tls``); ``messages_per_connection`` (then answer MAIL with 421 and close, or
     just close with ``drop_silently``); ``slow_data`` DATA commands answered only after
-    ``data_delay`` seconds. ``stop()`` and ``start()`` take it down and back on the same port.
+    ``data_delay`` seconds; ``oauth_introspection_url`` (AUTH XOAUTH2 only, each token checked
+    there, as a provider's server would). ``stop()`` and ``start()`` take it down and back on the same port.
     """
 
     host = HOST
@@ -137,7 +159,7 @@ class SmtpTestServer:
                  reject_rcpt: dict[str, str] | None = None, starttls: bool = False,
                  implicit_tls: bool = False, require_auth: bool = False,
                  messages_per_connection: int | None = None, drop_silently: bool = False,
-                 slow_data: int = 0, data_delay: float = 0.0) -> None:
+                 slow_data: int = 0, data_delay: float = 0.0, oauth_introspection_url: str = "") -> None:
         self.smtputf8 = smtputf8
         self.data_reply = data_reply
         self.reject_rcpt = {k.lower(): v for k, v in (reject_rcpt or {}).items()}
@@ -147,6 +169,7 @@ class SmtpTestServer:
         self.messages_per_connection = messages_per_connection
         self.drop_silently = drop_silently
         self.data_delay = data_delay
+        self.oauth_introspection_url = oauth_introspection_url
         self.ca = trustme.CA()
         self._server_tls: ssl.SSLContext | None = None
         self.port = free_port()
@@ -200,7 +223,16 @@ class SmtpTestServer:
         if self.require_auth:
             options.update(auth_required=True, auth_require_tls=not self.implicit_tls,
                            authenticator=self._authenticate)
+        if self.oauth_introspection_url:  # tokens only, in plain text on loopback
+            options.update(auth_required=True, auth_require_tls=False, auth_exclude_mechanism=["PLAIN", "LOGIN"])
         return options
+
+    def token_active(self, user: str, token: str) -> bool:
+        """Ask the identity provider (RFC 7662) whether ``token`` is live and belongs to ``user``."""
+        form = urllib.parse.urlencode({"token": token}).encode()
+        with urllib.request.urlopen(self.oauth_introspection_url, data=form, timeout=10) as reply:
+            answer = json.loads(reply.read())
+        return bool(answer.get("active")) and user in (answer.get("username"), answer.get("email"))
 
     def _authenticate(self, server: SMTP, session: Session, envelope: Envelope,
                       mechanism: str, auth_data: Any) -> AuthResult:

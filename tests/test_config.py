@@ -17,18 +17,24 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_example_config_loads_and_documents_every_key():
     config = load_config(ROOT / "config.example.toml")
     assert config.desk.address == "support@example.test"
-    imap, drop = config.mailboxes
-    assert (imap.kind, imap.port, imap.processed_folder, imap.password_env) == (
-        "imap", 993, "Processed", "MAILDESK_IMAP_PASSWORD")
+    imap, m365, drop = config.mailboxes
+    assert (imap.kind, imap.port, imap.processed_folder, imap.password_env, imap.oauth) == (
+        "imap", 993, "Processed", "MAILDESK_IMAP_PASSWORD", None)
+    assert m365.oauth is not None and (m365.oauth.provider, m365.oauth.tenant, m365.oauth.grant) == (
+        "microsoft", "example.test", "device_code")
+    assert config.desk.admins == ("ops@example.test",)
     assert drop.kind == "maildir" and drop.path == ROOT / "var" / "inbox"
     text = (ROOT / "config.example.toml").read_text()
-    from maildesk.config import DESK, INTAKE, LIMITS, MAILBOX, SECURITY, TICKETS
+    from maildesk.config import DESK, INTAKE, LIMITS, SECURITY, TICKETS
+    from maildesk.config.mailbox import MAILBOX
     from maildesk.config.outbound import NOTIFY, OUTBOUND, TIER
+    from maildesk.config.metrics import METRICS
     from maildesk.config.sla import POLICY, TIMERS
 
     for section, options in (("desk", DESK), ("mailbox", MAILBOX), ("limits", LIMITS), ("intake", INTAKE),
                              ("outbound", OUTBOUND), ("notify", NOTIFY), ("tier", TIER), ("security", SECURITY),
-                             ("tickets", TICKETS), ("sla", POLICY), ("timers", TIMERS)):
+                             ("tickets", TICKETS), ("sla", POLICY), ("timers", TIMERS),
+                             ("metrics", METRICS)):
         for key in options:
             assert f"{key} =" in text or f"# {key} =" in text, f"{section}.{key} is not documented"
 

@@ -82,7 +82,7 @@ def test_the_configured_relay_is_reached_over_starttls_with_a_private_ca_and_our
                                     "security": "starttls", "ca_file": "relay-ca.pem",
                                     "helo_name": "desk.example.test"})
     queue(h, 2)
-    assert flush(h.desk, h.store, open_transport(h.desk.config.outbound)) == {"sent": 2}
+    assert flush(h.desk, h.store, open_transport(h.desk)) == {"sent": 2}
     assert server.helo_names and set(server.helo_names) == {"desk.example.test"}
 
 
@@ -91,5 +91,5 @@ def test_without_the_private_ca_the_relay_is_not_trusted(tmp_path, make_smtp_ser
     h = harness(tmp_path, outbound={"kind": "smtp", "host": "127.0.0.1", "port": server.port,
                                     "security": "starttls"})
     queue(h, 1)
-    assert flush(h.desk, h.store, open_transport(h.desk.config.outbound)) == {"postponed": 1}
+    assert flush(h.desk, h.store, open_transport(h.desk)) == {"postponed": 1}
     assert "certificate" in h.store.outbox.list()[0].last_error.lower() and server.received == []

@@ -13,7 +13,7 @@ from maildesk.clock import ManualClock
 from maildesk.daemon import run_once
 from maildesk.service import run_forever
 from maildesk.desk import Desk
-from maildesk.errors import ConfigError, StoreUnavailable
+from maildesk.errors import ConfigError, SchemaTooNew, StoreUnavailable
 from maildesk.models import Origin, RawMessage
 from maildesk.pipeline import Runner, raw_hash
 from maildesk.stage import Context
@@ -40,18 +40,22 @@ def parse_now(value: str | None) -> datetime | None:
 @click.pass_obj
 def run(state: State, once: bool, now: str | None) -> None:
     """Run the daemon: poll (or IDLE on) every mailbox and turn mail into tickets."""
-    if logging.getLogger().level > logging.INFO:
-        logging.getLogger().setLevel(logging.INFO)
+    desk_log = logging.getLogger("maildesk")
+    if desk_log.getEffectiveLevel() > logging.INFO:
+        desk_log.setLevel(logging.INFO)
     moment = parse_now(now)
     if moment is not None and not once:
         raise click.UsageError("--now works with --once only")
     desk = state.desk(clock=ManualClock(moment)) if moment else state.desk()
-    if once:
-        failed = run_once(desk)
-        if failed:
-            raise SystemExit(1)
-        return
-    run_forever(desk)
+    try:
+        if once:
+            failed = run_once(desk)
+            if failed:
+                raise SystemExit(1)
+            return
+        run_forever(desk)
+    except SchemaTooNew as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @click.command()

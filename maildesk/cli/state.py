@@ -10,7 +10,7 @@ import click
 from maildesk.clock import Clock, system_clock
 from maildesk.config import Config, load_config
 from maildesk.desk import Desk
-from maildesk.errors import ConfigError, NotFound
+from maildesk.errors import ConfigError, MaildeskError, NotFound
 from maildesk.store import Store
 
 EXIT_CONFIG = 2
@@ -38,9 +38,17 @@ class State:
             fail_config(exc)
             raise
 
+    def open_store(self) -> Store:
+        """The desk's database; one that cannot be opened (newer schema, unreadable) is a clear error."""
+        desk = self.desk()
+        try:
+            return desk.open_store()
+        except MaildeskError as exc:
+            raise click.ClickException(str(exc)) from exc
+
     @contextmanager
     def store(self) -> Iterator[Store]:
-        store = self.desk().open_store()
+        store = self.open_store()
         try:
             yield store
         except NotFound as exc:

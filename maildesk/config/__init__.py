@@ -13,13 +13,13 @@ from maildesk.config.outbound import (
     NotifyConfig,
     OutboundConfig,
     TierConfig,
-    check_password_source,
     read_notify,
     read_outbound,
-    read_password,
     read_tiers,
 )
-from maildesk.config.schema import Option, Problems, in_range, is_address, is_name, non_empty, one_of, read_table, show
+from maildesk.config.metrics import MetricsConfig, read_metrics
+from maildesk.config.mailbox import MailboxConfig, read_mailboxes
+from maildesk.config.schema import Option, Problems, in_range, is_address, non_empty, read_table, show
 from maildesk.errors import ConfigError
 from maildesk.intake.limits import Limits
 from maildesk.config.routing import read_routing
@@ -37,34 +37,12 @@ class DeskConfig:
     data_dir: Path
     secret_file: Path
     db_busy_timeout_ms: int = 5000
+    admins: tuple[str, ...] = ()  # told by email when a mailbox stops working
+    admin_alert_minutes: int = 60  # at most one alert per mailbox and problem in this time
 
     @property
     def domain(self) -> str:
         return self.address.rpartition("@")[2]
-
-
-@dataclass(frozen=True)
-class MailboxConfig:
-    name: str
-    kind: str  # "imap" | "maildir"
-    path: Path | None = None
-    host: str = ""
-    port: int = 993
-    security: str = "ssl"
-    username: str = ""
-    password_env: str = ""
-    password_file: Path | None = None
-    folder: str = "INBOX"
-    processed_folder: str | None = None
-    quarantine_folder: str | None = None
-    idle: bool = True
-    poll_seconds: int = 60
-    key: str = ""  # the TOML key path, e.g. "mailbox[0]", for error messages
-    ca_file: Path | None = None  # trust this CA (PEM) for the server's certificate, not the system's
-
-    def password(self) -> str:
-        """Read the password from its configured source (never from the TOML itself)."""
-        return read_password(self.password_env, self.password_file, self.key)
 
 
 @dataclass(frozen=True)
@@ -96,6 +74,7 @@ class Config:
     security: SecurityConfig = SecurityConfig()
     tickets: TicketsConfig = TicketsConfig()
     sla: SlaConfig = SlaConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
     def tier(self, name: str) -> TierConfig | None:
         return next((t for t in self.tiers if t.name == name), None)
@@ -114,24 +93,8 @@ DESK = {
     "data_dir": Option(str, "var", non_empty),
     "secret_file": Option(str, "", help="defaults to <data_dir>/secret.key"),
     "db_busy_timeout_ms": Option(int, 5000, in_range(0, 600_000)),
-}
-
-MAILBOX = {
-    "name": Option(str, check=is_name),
-    "kind": Option(str, check=one_of("imap", "maildir")),
-    "path": Option(str, ""),
-    "host": Option(str, ""),
-    "port": Option(int, 0, in_range(0, 65535)),
-    "security": Option(str, "ssl", one_of("ssl", "starttls", "none")),
-    "username": Option(str, ""),
-    "password_env": Option(str, ""),
-    "password_file": Option(str, ""),
-    "folder": Option(str, "INBOX", non_empty),
-    "processed_folder": Option(str, ""),
-    "quarantine_folder": Option(str, ""),
-    "idle": Option(bool, True),
-    "poll_seconds": Option(int, 60, in_range(1, 86400)),
-    "ca_file": Option(str, ""),
+    "admins": Option(list, []),
+    "admin_alert_minutes": Option(int, 60, in_range(1, 10080)),
 }
 
 SECURITY = {
@@ -159,34 +122,7 @@ def _workers(value: Any) -> str | None:
 INTAKE = {"workers": Option((str, int), "auto", _workers)}
 
 TOP = {"desk", "mailbox", "limits", "intake", "outbound", "notify", "tier", "routing", "rule", "security", "tickets",
-       "business_hours", "sla", "timers"}
-
-
-def _mailbox(raw: Any, index: int, base: Path, problems: Problems) -> MailboxConfig | None:
-    where = f"mailbox[{index}]"
-    v = read_table(raw, where, MAILBOX, problems)
-    if v["kind"] == "maildir" and not v["path"]:
-        problems.add(f"{where}.path", "required for kind = \"maildir\"")
-    if v["kind"] == "imap":
-        if not v["host"]:
-            problems.add(f"{where}.host", "required for kind = \"imap\"")
-        if not v["username"]:
-            problems.add(f"{where}.username", "required for kind = \"imap\"")
-        check_password_source(raw, v, where, problems)
-    ca_file = base / v["ca_file"] if v["ca_file"] else None
-    if ca_file is not None and not ca_file.is_file():
-        problems.add(f"{where}.ca_file", f"file not found: {ca_file}")
-    if v["name"] is None or v["kind"] is None:
-        return None
-    port = v["port"] or {"ssl": 993}.get(v["security"], 143)
-    return MailboxConfig(
-        name=v["name"], kind=v["kind"], path=(base / v["path"]) if v["path"] else None,
-        host=v["host"], port=port, security=v["security"], username=v["username"],
-        password_env=v["password_env"], password_file=(base / v["password_file"]) if v["password_file"] else None,
-        folder=v["folder"], processed_folder=v["processed_folder"] or None,
-        quarantine_folder=v["quarantine_folder"] or None, idle=v["idle"], poll_seconds=v["poll_seconds"], key=where,
-        ca_file=ca_file,
-    )
+       "business_hours", "sla", "timers", "metrics"}
 
 
 def build(data: dict[str, Any], *, base: Path, source: Path | None) -> Config:
@@ -203,16 +139,9 @@ def build(data: dict[str, Any], *, base: Path, source: Path | None) -> Config:
     data_dir = base / (d["data_dir"] or "var")
     desk = DeskConfig(d["name"], d["address"] or "", data_dir,
                       base / d["secret_file"] if d["secret_file"] else data_dir / "secret.key",
-                      d["db_busy_timeout_ms"])
-    boxes_raw = data.get("mailbox", [])
-    if not isinstance(boxes_raw, list):
-        problems.add("mailbox", f"expected a list of [[mailbox]] tables, got {show(boxes_raw)}")
-        boxes_raw = []
-    boxes = [_mailbox(raw, i, base, problems) for i, raw in enumerate(boxes_raw)]
-    names = [b.name for b in boxes if b]
-    for i, name in enumerate(names):
-        if name in names[:i]:
-            problems.add(f"mailbox[{i}].name", f"duplicate mailbox name {show(name)}")
+                      d["db_busy_timeout_ms"], _admins(d["admins"], problems), d["admin_alert_minutes"])
+    boxes = read_mailboxes(data.get("mailbox", []), base, problems)
+    names = [b.name for b in boxes]
     limits = Limits(**read_table(data.get("limits", {}), "limits", LIMITS, problems))
     workers = read_table(data.get("intake", {}), "intake", INTAKE, problems)["workers"]
     outbound = read_outbound(data.get("outbound", {}), base=base, data_dir=data_dir, desk_name=desk.name or "",
@@ -223,6 +152,7 @@ def build(data: dict[str, Any], *, base: Path, source: Path | None) -> Config:
     sec = read_table(data.get("security", {}), "security", SECURITY, problems)
     tickets = read_table(data.get("tickets", {}), "tickets", TICKETS, problems)
     sla = read_sla(data, problems)
+    metrics = read_metrics(data.get("metrics", {}), problems)
     for rule in routing.rules:
         if rule.actions.sla and rule.actions.sla not in sla.policies:
             problems.add(f"{rule.key}.then.sla", f"in rule {rule.name!r}: no SLA policy {rule.actions.sla!r} "
@@ -233,10 +163,21 @@ def build(data: dict[str, Any], *, base: Path, source: Path | None) -> Config:
     if problems:
         (key, problem), *more = problems.items
         raise ConfigError(key, problem, more=tuple(more))
-    return Config(desk=desk, mailboxes=tuple(b for b in boxes if b), limits=limits, source=source,
+    return Config(desk=desk, mailboxes=boxes, limits=limits, source=source,
                   outbound=outbound, notify=notify, tiers=tiers, routing=routing, security=SecurityConfig(**sec),
-                  tickets=TicketsConfig(**tickets), sla=sla,
+                  tickets=TicketsConfig(**tickets), sla=sla, metrics=metrics,
                   intake_workers=default_workers() if workers == "auto" else workers)
+
+
+def _admins(raw: list[Any], problems: Problems) -> tuple[str, ...]:
+    found = []
+    for i, item in enumerate(raw):
+        problem = f"expected an email address, got {show(item)}" if not isinstance(item, str) else is_address(item)
+        if problem:
+            problems.add(f"desk.admins[{i}]", problem)
+        else:
+            found.append(item.lower())
+    return tuple(found)
 
 
 def default_workers() -> int:

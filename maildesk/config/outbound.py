@@ -10,6 +10,7 @@ from email import policy
 from pathlib import Path
 from typing import Any
 
+from maildesk.config.auth import AUTH_OPTIONS, OAuthConfig, read_oauth
 from maildesk.config.schema import Option, Problems, in_range, is_address, is_name, one_of, read_table, show
 from maildesk.errors import ConfigError
 from maildesk.models import Address
@@ -31,6 +32,7 @@ class OutboundConfig:
     daily_auto_limit: int = 20
     helo_name: str = ""  # the name given in EHLO; "" = this host's fully qualified name
     ca_file: Path | None = None  # trust this CA (PEM) for the server's certificate, not the system's
+    oauth: OAuthConfig | None = None  # auth = "oauth2": AUTH XOAUTH2 with a token instead of a password
 
     def tls_context(self) -> ssl.SSLContext | None:
         """The TLS settings for a private CA; None: the system trust store."""
@@ -92,6 +94,7 @@ OUTBOUND = {
     "daily_auto_limit": Option(int, 20, in_range(0, 100_000)),
     "helo_name": Option(str, ""),
     "ca_file": Option(str, ""),
+    **AUTH_OPTIONS,
 }
 
 NOTIFY = {
@@ -133,7 +136,10 @@ def read_outbound(raw: Any, *, base: Path, data_dir: Path, desk_name: str, desk_
     if v["kind"] == "smtp" and not v["host"]:
         problems.add("outbound.host", 'required for kind = "smtp"')
     check_password_source(raw, v, "outbound", problems)
-    if v["username"] and not (v["password_env"] or v["password_file"]):
+    oauth = read_oauth(raw, v, "outbound", base, problems)
+    if oauth is not None and not v["username"]:
+        problems.add("outbound.username", 'required with auth = "oauth2": the account the token is for')
+    if v["username"] and oauth is None and not (v["password_env"] or v["password_file"]):
         problems.add("outbound.username", "a username needs a password source: password_env or password_file")
     ca_file = base / v["ca_file"] if v["ca_file"] else None
     if ca_file is not None and not ca_file.is_file():
@@ -145,7 +151,7 @@ def read_outbound(raw: Any, *, base: Path, data_dir: Path, desk_name: str, desk_
         path=base / v["path"] if v["path"] else data_dir / "outbox", host=v["host"],
         port=v["port"] or DEFAULT_PORTS.get(v["security"], 587), security=v["security"], username=v["username"],
         password_env=v["password_env"], password_file=base / v["password_file"] if v["password_file"] else None,
-        daily_auto_limit=v["daily_auto_limit"], helo_name=v["helo_name"], ca_file=ca_file,
+        daily_auto_limit=v["daily_auto_limit"], helo_name=v["helo_name"], ca_file=ca_file, oauth=oauth,
     )
 
 

@@ -18,6 +18,20 @@ class Settlement:
     quarantined: bool = False
 
 
+@dataclass(frozen=True)
+class Reconciliation:
+    """A mailbox compared with the store: nothing on the server may silently never become a ticket.
+
+    ``waiting``: messages the source has not fetched yet (arrived since its last look);
+    ``missing``: refs of older messages it has looked past that the store has no trace of.
+    """
+
+    on_server: int
+    waiting: int
+    missing: tuple[str, ...] = ()
+    uidvalidity: int | None = None
+
+
 class Ledger(Protocol):
     """What a source may ask the store about messages it has already committed."""
 
@@ -71,4 +85,8 @@ class Source(Protocol):
 
     def wait(self, stop: threading.Event, timeout: float) -> None:
         """Block until new mail may be waiting, ``timeout`` passes or ``stop`` is set."""
+        ...
+
+    def reconcile(self, ledger: Ledger) -> Reconciliation:
+        """Count what is on the server, waiting, and missing from the store (read-only)."""
         ...

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import logging
-import re
 import ssl
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 
 from maildesk.clock import Clock, system_clock
-from maildesk.errors import MailboxError
-from maildesk.mailbox.base import Ledger, Settlement
-from maildesk.mailbox.imapplan import chunked, fetched_header, header_message_id, is_new_mail, plan_batches
+from maildesk.errors import AuthFailed, MailboxError
+from maildesk.mailbox.base import Ledger, Reconciliation, Settlement
+from maildesk.mailbox.idle import idle_until
+from maildesk.mailbox.imapplan import chunked, fetched_header, header_message_id, plan_batches, settle_targets
 from maildesk.models import Origin, RawMessage
+
+if TYPE_CHECKING:
+    from maildesk.auth import TokenSource
 
 log = logging.getLogger("maildesk.mailbox")
 
@@ -28,8 +31,6 @@ IDLE_MAX_SECONDS = 600.0  # re-issue IDLE well within the 29 minutes of RFC 2177
 IDLE_SLICE_SECONDS = 1.0  # how often ``stop`` is looked at while idling
 SIZE, BODY = b"RFC822.SIZE", b"BODY[]"
 MESSAGE_ID_ITEM = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
-_MESSAGE_ID = re.compile(rb"^message-id:\s*<([^<>\s]+)>", re.IGNORECASE | re.MULTILINE)
-_FOLDING = re.compile(rb"\r?\n[ \t]+")
 
 
 class ImapSource:
@@ -52,7 +53,7 @@ class ImapSource:
     """
 
     def __init__(self, *, name: str, host: str, port: int | None = None, security: str = "ssl",
-                 username: str, password: str, folder: str = "INBOX",
+                 username: str, password: str = "", tokens: TokenSource | None = None, folder: str = "INBOX",
                  processed_folder: str | None = None, quarantine_folder: str | None = None,
                  idle: bool = True, poll_seconds: float = 60, batch_size: int = 50,
                  batch_bytes: int = 20 * 1024 * 1024, timeout: float = 60,
@@ -66,6 +67,7 @@ class ImapSource:
         self.name, self.host, self.security = name, host, security
         self.port = port if port is not None else (993 if security == "ssl" else 143)
         self.username, self.password, self.ssl_context = username, password, ssl_context
+        self.tokens = tokens
         self.folder, self.processed_folder = folder, processed_folder
         self.quarantine_folder = quarantine_folder
         self.idle, self.poll_seconds, self.timeout = idle, poll_seconds, timeout
@@ -85,7 +87,7 @@ class ImapSource:
                                           ssl_context=self.ssl_context, timeout=self.timeout)
                 if self.security == "starttls":
                     self._client.starttls(self.ssl_context)  # never falls back to plain text
-                self._client.login(self.username, self.password)
+                self._login(self._client)
                 selected = self._client.select_folder(self.folder)
         except MailboxError:
             self._drop()
@@ -96,6 +98,32 @@ class ImapSource:
             log.warning("%s: password sent without TLS to %s", self.name, self.host)
         log.info("%s: connected to %s:%d, folder %s (UIDVALIDITY %d)",
                  self.name, self.host, self.port, self.folder, self._uidvalidity)
+
+    def _login(self, client: IMAPClient) -> None:
+        """LOGIN with the password, or SASL with an OAuth2 token: OAUTHBEARER where offered,
+        else XOAUTH2. A refused token is refreshed once; a second refusal is ``AuthFailed``."""
+        if self.tokens is None:
+            try:
+                client.login(self.username, self.password)
+            except LoginError as exc:
+                raise AuthFailed(f"mailbox {self.name!r} on {self.host}:{self.port}: connect failed: "
+                                 f"login of {self.username!r} refused: {exc}") from exc
+            return
+        bearer = client.has_capability("AUTH=OAUTHBEARER")
+        for fresh in (False, True):
+            access = self.tokens.token(fresh=fresh)
+            try:
+                if bearer:
+                    client.oauthbearer_login(self.username, access)
+                else:
+                    client.oauth2_login(self.username, access)
+                return
+            except LoginError as exc:
+                if fresh:
+                    raise AuthFailed(f"mailbox {self.name!r} on {self.host}:{self.port}: connect failed: "
+                                     f"a freshly refreshed OAuth2 token for {self.username!r} was refused: "
+                                     f"{exc}") from exc
+                log.info("%s: the server refused the access token; refreshing it once", self.name)
 
     def close(self) -> None:
         client, self._client = self._client, None
@@ -153,19 +181,19 @@ class ImapSource:
             fetched = client.fetch(list(uids), items)
         present = [uid for uid in uids if SIZE in fetched.get(uid, {})]
         if skip_known:
-            present = self._drop_known(ledger, present, fetched, keep)
+            unknown = set(self._unknown_ids(ledger, present, fetched)) | {keep}
+            if len(unknown & set(present)) < len(present):
+                log.info("%s: rescan skips %d message(s) whose Message-ID is already stored",
+                         self.name, len(set(present) - unknown))
+            present = [uid for uid in present if uid in unknown]
         sizes = [(uid, int(fetched[uid][SIZE])) for uid in present]
         return plan_batches(sizes, self.batch_size, self.batch_bytes)
 
-    def _drop_known(self, ledger: Ledger, uids: list[int], fetched: dict[int, dict[bytes, Any]],
-                    keep: int) -> list[int]:
+    def _unknown_ids(self, ledger: Ledger, uids: list[int], fetched: dict[int, Any]) -> list[int]:
+        """These UIDs, but for those whose Message-ID is already stored (no Message-ID: unknown)."""
         ids = {uid: header_message_id(fetched_header(fetched[uid])) for uid in uids}
         known = ledger.known_message_ids(sorted({mid for mid in ids.values() if mid}))
-        wanted = [uid for uid in uids if uid == keep or ids[uid] not in known]
-        if len(wanted) < len(uids):
-            log.info("%s: rescan skips %d message(s) whose Message-ID is already stored",
-                     self.name, len(uids) - len(wanted))
-        return wanted
+        return [uid for uid in uids if ids[uid] not in known]
 
     def _fetch(self, client: IMAPClient, uids: list[int], uidvalidity: int) -> list[RawMessage]:
         """One FETCH command for the whole batch; vanished messages are left out."""
@@ -184,7 +212,9 @@ class ImapSource:
 
     def settle(self, done: Sequence[Settlement]) -> None:
         client = self._require()
-        for target, uids in self._targets(done).items():
+        targets = settle_targets(done, mailbox=self.name, uidvalidity=self._uidvalidity,
+                                 processed=self.processed_folder, quarantine=self.quarantine_folder)
+        for target, uids in targets.items():
             for chunk in chunked(sorted(uids), COMMAND_UIDS):
                 if target is None:
                     with self._guard("flagging \\Seen"):
@@ -192,22 +222,6 @@ class ImapSource:
                 else:
                     self._move(client, list(chunk), target)
             log.debug("%s: settled %d message(s) to %s", self.name, len(uids), target or "\\Seen")
-
-    def _targets(self, done: Sequence[Settlement]) -> dict[str | None, list[int]]:
-        """UIDs grouped by target folder (None: flag \\Seen); void settlements left out."""
-        targets: dict[str | None, list[int]] = {}
-        for settlement in done:
-            origin = settlement.origin
-            if origin.mailbox != self.name or origin.uid is None:
-                log.warning("%s: cannot settle %s:%s here", self.name, origin.mailbox, origin.ref)
-            elif origin.uidvalidity != self._uidvalidity:
-                log.info("%s: %s is of an old UIDVALIDITY; void", self.name, origin.ref)
-            else:
-                target = self.processed_folder
-                if settlement.quarantined and self.quarantine_folder:
-                    target = self.quarantine_folder
-                targets.setdefault(target, []).append(origin.uid)
-        return targets
 
     def _move(self, client: IMAPClient, uids: list[int], target: str) -> None:
         self._ensure_folder(client, target)
@@ -231,6 +245,32 @@ class ImapSource:
                 log.info("%s: created folder %s", self.name, folder)
         self._folders.add(folder)
 
+    def reconcile(self, ledger: Ledger) -> Reconciliation:
+        """UIDs above the last search are waiting; older ones with neither a receipt nor a stored
+        Message-ID are missing (the intake looked past them)."""
+        client = self._require()
+        uids = sorted(self._search_above(client, 0))
+        refs = {uid: Origin.imap(self.name, self._uidvalidity, uid).ref for uid in uids}
+        known: set[str] = set()
+        for chunk in chunked(uids, COMMAND_UIDS):
+            known |= ledger.known_refs(self.name, [refs[uid] for uid in chunk])
+        unknown = [uid for uid in uids if refs[uid] not in known]
+        looked_at = [uid for uid in unknown if uid <= (self._high_uid or 0)]
+        missing = self._unstored(client, ledger, looked_at)
+        return Reconciliation(on_server=len(uids), waiting=len(unknown) - len(looked_at),
+                              missing=tuple(refs[uid] for uid in missing), uidvalidity=self._uidvalidity)
+
+    def _unstored(self, client: IMAPClient, ledger: Ledger, uids: list[int]) -> list[int]:
+        fetched: dict[int, Any] = {}
+        for chunk in chunked(uids, COMMAND_UIDS):
+            with self._guard("fetch of Message-IDs"):
+                fetched.update(client.fetch(list(chunk), [MESSAGE_ID_ITEM]))
+        return self._unknown_ids(ledger, [uid for uid in uids if uid in fetched], fetched)
+
+    @property
+    def uidvalidity(self) -> int | None:
+        return self._uidvalidity or None
+
     def wait(self, stop: threading.Event, timeout: float) -> None:
         client = self._require()
         if stop.is_set() or self._new_mail_waiting(client):
@@ -243,7 +283,7 @@ class ImapSource:
         until = time.monotonic() + max(0.0, min(timeout, IDLE_MAX_SECONDS))
         with self._guard("IDLE"):
             client.idle()
-            why = self._idle_until(client, stop, until)
+            why = idle_until(client, stop, until, IDLE_SLICE_SECONDS)
             client.idle_done()  # on a dead connection this is what fails
         log.debug("%s: IDLE ended (%s)", self.name, why)
 
@@ -263,21 +303,6 @@ class ImapSource:
             client.noop()
             return list(client.search(["UID", f"{floor + 1}:*"]))
 
-    def _idle_until(self, client: IMAPClient, stop: threading.Event, until: float) -> str:
-        while not stop.is_set():
-            remaining = until - time.monotonic()
-            if remaining <= 0:
-                return "timeout"
-            step = min(IDLE_SLICE_SECONDS, remaining)
-            started = time.monotonic()
-            responses = client.idle_check(timeout=step)
-            if any(response[:1] == (b"BYE",) for response in responses):
-                raise IMAPClientAbortError("server ended the session (BYE)")
-            if any(is_new_mail(response) for response in responses):
-                return "new mail"
-            if not responses and time.monotonic() - started < step / 2:
-                return "readable without data"  # perhaps EOF: ending IDLE will tell
-        return "stop"
 
     def _require(self) -> IMAPClient:
         if self._client is None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 _MESSAGE_ID = re.compile(rb"^message-id:\s*<([^<>\s]+)>", re.IGNORECASE | re.MULTILINE)
 _FOLDING = re.compile(rb"\r?\n[ \t]+")
+
+from maildesk.mailbox.base import Settlement
+
+log = logging.getLogger("maildesk.mailbox")
 
 T = TypeVar("T")
 
@@ -47,3 +52,20 @@ def is_new_mail(response: tuple[Any, ...]) -> bool:
     if len(response) < 2 or not isinstance(response[0], int):
         return False
     return response[1] == b"EXISTS" or (response[1] == b"RECENT" and response[0] > 0)
+
+
+def settle_targets(done: Sequence[Settlement], *, mailbox: str, uidvalidity: int, processed: str | None,
+                   quarantine: str | None) -> dict[str | None, list[int]]:
+    """UIDs grouped by target folder (None: flag \\Seen); settlements of another mailbox or an
+    old UIDVALIDITY are void and left out."""
+    targets: dict[str | None, list[int]] = {}
+    for settlement in done:
+        origin = settlement.origin
+        if origin.mailbox != mailbox or origin.uid is None:
+            log.warning("%s: cannot settle %s:%s here", mailbox, origin.mailbox, origin.ref)
+        elif origin.uidvalidity != uidvalidity:
+            log.info("%s: %s is of an old UIDVALIDITY; void", mailbox, origin.ref)
+        else:
+            target = quarantine if settlement.quarantined and quarantine else processed
+            targets.setdefault(target, []).append(origin.uid)
+    return targets

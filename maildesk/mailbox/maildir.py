@@ -10,7 +10,7 @@ from pathlib import Path
 
 from maildesk.clock import Clock, system_clock
 from maildesk.errors import MailboxError
-from maildesk.mailbox.base import Ledger, Settlement
+from maildesk.mailbox.base import Ledger, Reconciliation, Settlement
 from maildesk.models import Origin, RawMessage
 
 log = logging.getLogger("maildesk.mailbox")
@@ -110,6 +110,25 @@ class MaildirSource:
         if new.exists():
             return new
         return next((p for p in (self.path / "cur").glob(f"{ref}:*") if "S" not in _flags(p.name)), None)
+
+    def reconcile(self, ledger: Ledger) -> Reconciliation:
+        """Unread files are waiting; a file marked seen (S) that was never stored is missing:
+        someone read it in a mail client before the desk took it in."""
+        seen: list[str] = []
+        total = waiting = 0
+        for sub in ("new", "cur"):
+            try:
+                names = [n for n in os.listdir(self.path / sub) if not n.startswith(".")]
+            except OSError as exc:
+                raise MailboxError(f"mailbox {self.name}: cannot list {self.path / sub}: {exc.strerror}") from exc
+            total += len(names)
+            for name in names:
+                if sub == "cur" and "S" in _flags(name):
+                    seen.append(unique_part(name))
+                else:
+                    waiting += 1
+        known = ledger.known_refs(self.name, seen)
+        return Reconciliation(on_server=total, waiting=waiting, missing=tuple(sorted(set(seen) - known)))
 
     def wait(self, stop: threading.Event, timeout: float) -> None:
         """Sleep in short slices until new/ changes, ``timeout`` passes or ``stop`` is set."""

@@ -25,6 +25,7 @@ AUTO_SUBMITTED: dict[str, str] = {
     "forward": "auto-generated",
     "sla": "auto-generated",
     "update": "auto-generated",
+    "admin": "auto-generated",
 }
 TICKET_HEADER = "X-Maildesk-Ticket"
 MAX_SUBJECT = 200  # characters of subject text before the [#ID] tag
@@ -206,8 +207,11 @@ def _ticket(ticket_id: int) -> int:
 
 
 def tagged_subject(subject: str, ticket_id: int) -> str:
-    """The subject as one clean line of at most MAX_SUBJECT characters, with ``[#ID]`` once, last."""
-    tag = f"[#{_ticket(ticket_id)}]"
+    """The subject as one clean line of at most MAX_SUBJECT characters, with ``[#ID]`` once, last
+    (ticket 0: a notice about no ticket, such as an admin's alert, has no tag)."""
+    if _ticket(ticket_id) == 0:
+        return clean_text(subject, MAX_SUBJECT) or "(no subject)"
+    tag = f"[#{ticket_id}]"
     text = clean_text(subject).replace(tag, " ")
     text = clean_text(text, MAX_SUBJECT)
     return f"{text} {tag}" if text else tag
@@ -265,7 +269,7 @@ def compose(out: Outgoing, *, sender: Address, loop_id: str, clock: Clock = syst
         *([_token_field("Auto-Submitted", out.auto_submitted),
            _token_field("X-Auto-Response-Suppress", "All")] if out.auto_submitted else []),  # Exchange's OOF
         _text_field(LOOP_HEADER, loop),
-        _token_field(TICKET_HEADER, str(out.ticket_id)),
+        *([_token_field(TICKET_HEADER, str(out.ticket_id))] if out.ticket_id else []),
         _token_field("MIME-Version", "1.0"),
     ]
     return Composed(tuple(fields), mime_body(out.text, out.html))

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from maildesk.config.outbound import OutboundConfig
+from maildesk.auth.keeper import for_login
 from maildesk.desk import Desk
 from maildesk.notify.maildir_out import MaildirSender
 from maildesk.notify.delivery import Delivery, DeliveryResult
 from maildesk.notify.smtp import SmtpSender, SmtpSettings
 from maildesk.store import Store
+
+if TYPE_CHECKING:
+    from maildesk.metrics import Metrics
 
 log = logging.getLogger("maildesk.notify")
 
@@ -22,17 +25,20 @@ class Transport(Protocol):
     def send(self, deliveries: list[Delivery]) -> list[DeliveryResult]: ...
 
 
-def open_transport(outbound: OutboundConfig) -> Transport:
-    """The configured way out: SMTP, or files in the outbox Maildir."""
+def open_transport(desk: Desk) -> Transport:
+    """The configured way out: SMTP (logged in with a password or OAuth2 tokens), or files in the outbox Maildir."""
+    outbound = desk.config.outbound
+    assert outbound is not None
     if outbound.kind == "maildir":
         assert outbound.path is not None
         return MaildirSender(outbound.path)
+    tokens = for_login(desk, "outbound", outbound.oauth, outbound.username)
     return SmtpSender(SmtpSettings(host=outbound.host, port=outbound.port, security=outbound.security,
-                                   username=outbound.username, password=outbound.password(),
-                                   tls_context=outbound.tls_context(), helo_name=outbound.helo_name))
+                                   username=outbound.username, password="" if tokens else outbound.password(),
+                                   tls_context=outbound.tls_context(), helo_name=outbound.helo_name, tokens=tokens))
 
 
-def flush(desk: Desk, store: Store, transport: Transport) -> Counter[str]:
+def flush(desk: Desk, store: Store, transport: Transport, *, metrics: Metrics | None = None) -> Counter[str]:
     """Send everything due now; returns how many were sent, postponed and failed."""
     counts: Counter[str] = Counter()
     while True:
@@ -47,8 +53,10 @@ def flush(desk: Desk, store: Store, transport: Transport) -> Counter[str]:
         results = {r.key: r for r in transport.send(deliveries)}
         with store.atomic():
             for entry, _ in due:
-                result = results.get(entry.id)
-                counts[_record(store, entry.id, result, desk)] += 1
+                outcome = _record(store, entry.id, results.get(entry.id), desk)
+                counts[outcome] += 1
+                if metrics is not None and outcome in ("sent", "failed"):
+                    metrics.notice(entry.kind, outcome == "sent")
 
 
 def _record(store: Store, entry_id: int, result: DeliveryResult | None, desk: Desk) -> str:

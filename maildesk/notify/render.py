@@ -31,7 +31,7 @@ def builtin_dir(*, source: Path = Path(__file__).resolve().parents[2] / "templat
 BUILTIN_DIR = builtin_dir()
 
 NOTICES: tuple[str, ...] = ("acknowledgement", "alert", "relay", "status", "escalation", "resolution", "receipt",
-                           "forward", "sla", "update")
+                           "forward", "sla", "update", "admin")
 PARTS: tuple[str, ...] = ("subject", "txt", "html")  # NAME.PART.j2; only html may be absent
 
 COMMON_VARIABLES: tuple[str, ...] = ("desk", "ticket", "recipient", "reply_address")
@@ -46,6 +46,7 @@ NOTICE_VARIABLES: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "forward": ("message",),
     "sla": ("sla",),
     "update": (),
+    "admin": ("problem",),
 })
 
 _SAMPLE_MESSAGE: dict[str, object] = {
@@ -83,6 +84,9 @@ SAMPLE_CONTEXT: Mapping[str, object] = MappingProxyType({
     "results": {"done": ["status pending"], "failed": ["tier L9: no such tier"], "ignored": ["thanks!"]},
     "sla": {"clock": "first_response", "what": "warning",      # sla: a warning or a breach of one clock
             "due_at": "2024-05-02T10:14:05+00:00", "escalated_to": "L2"},
+    "problem": {"mailbox": "support", "state": "failing",      # admin: a mailbox failing or recovered
+                "error": "imap.example.test refused the login of 'support'", "kind": "auth",
+                "since": "2024-05-02T09:00:00+00:00", "hint": "Run `maildesk auth login support`."},
 })
 
 # The acknowledgement shows nothing a sender wrote, so nobody can relay content through the desk.

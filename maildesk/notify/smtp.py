@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import email.utils
+import base64
 import logging
-import socket
 import ssl
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from functools import lru_cache
 
 from aiosmtplib import (
     SMTP,
@@ -25,7 +23,10 @@ from aiosmtplib import (
 )
 
 from maildesk.errors import MaildeskError
+from maildesk.auth import TokenSource
+from maildesk.auth.sasl import oauthbearer, xoauth2
 from maildesk.notify.delivery import Delivery, DeliveryResult, Status
+from maildesk.notify.envelope import address_problem, by_code, reply_text, this_host, utf8_problem
 
 Pending = list[tuple[int, Delivery]]  # deliveries still to send, with their place in the burst
 
@@ -52,17 +53,12 @@ class SmtpSettings:
     timeout: float = 30
     tls_context: ssl.SSLContext | None = None
     helo_name: str = ""
+    tokens: TokenSource | None = None  # OAuth2: AUTH XOAUTH2/OAUTHBEARER with its tokens, not the password
 
     def __post_init__(self) -> None:
         if self.security not in SECURITY_MODES:
             raise ValueError(f"security must be one of {', '.join(SECURITY_MODES)}, "
                              f"got {self.security!r}")
-
-
-@lru_cache(maxsize=1)
-def this_host() -> str:
-    """This host's fully qualified name for EHLO, looked up once: a slow resolver costs one lookup."""
-    return socket.getfqdn()
 
 
 class _SessionFailed(MaildeskError):
@@ -71,35 +67,6 @@ class _SessionFailed(MaildeskError):
     def __init__(self, detail: str, code: int | None = None, *, admin: bool = False) -> None:
         super().__init__(detail)
         self.detail, self.code, self.admin = detail, code, admin
-
-
-def _by_code(code: int) -> Status:
-    return "permanent" if 500 <= code < 600 else "temporary"
-
-
-def _reply(code: int, message: str) -> str:
-    return f"{code} {' '.join(message.split())}"
-
-
-def _utf8_problem(delivery: Delivery) -> str | None:
-    """Why the delivery needs SMTPUTF8 (non-ASCII address or flagged headers), else None."""
-    what = ("recipient address" if not all(a.isascii() for a in delivery.recipients)
-            else "sender address" if not delivery.envelope_from.isascii()
-            else "message" if delivery.smtputf8 else "")
-    return f"{what} needs SMTPUTF8, which the server does not offer" if what else None
-
-
-def _address_problem(delivery: Delivery) -> str | None:
-    """Why the envelope cannot go out exactly as given: each address must be a bare addr-spec.
-
-    A display name, a list or a control character is refused, never guessed at.
-    """
-    if not delivery.recipients or not all(delivery.recipients):
-        return "no recipients" if not delivery.recipients else "empty recipient address"
-    for address in (delivery.envelope_from, *delivery.recipients):
-        if email.utils.parseaddr(address)[1] != address or not address.isprintable():
-            return f"invalid envelope address {address!r}"
-    return None
 
 
 class SmtpSender:
@@ -197,17 +164,43 @@ class SmtpSender:
         user = self.settings.username
         if not client.supports_extension("auth"):
             raise _SessionFailed(f"{where} offers no AUTH; cannot log in as {user!r}", admin=True)
+        if self.settings.tokens is not None:
+            await self._token_login(client, where)
+            return
         try:
             await client.login(user, self.settings.password)
         except SMTPAuthenticationError as exc:
             raise _SessionFailed(f"{where} rejected the credentials of {user!r} "
-                                 f"({_reply(exc.code, exc.message)}); mail waits until the "
+                                 f"({reply_text(exc.code, exc.message)}); mail waits until the "
                                  "password is fixed", exc.code, admin=True) from exc
+
+    async def _token_login(self, client: SMTP, where: str) -> None:
+        """SASL XOAUTH2 (OAUTHBEARER where only that is offered); a refused token is refreshed once."""
+        user, tokens = self.settings.username, self.settings.tokens
+        assert tokens is not None
+        mech = "XOAUTH2" if "xoauth2" in client.server_auth_methods else "OAUTHBEARER"
+        for fresh in (False, True):
+            try:
+                token = tokens.token(fresh=fresh)
+            except MaildeskError as exc:
+                raise _SessionFailed(f"{where}: no OAuth2 token for {user!r}: {exc}", admin=True) from exc
+            initial = xoauth2(user, token) if mech == "XOAUTH2" else oauthbearer(
+                user, token, host=self.settings.host, port=self.settings.port)
+            reply = await client.execute_command(b"AUTH", mech.encode(), base64.b64encode(initial))
+            if reply.code == 334:  # the failure challenge: answer it to get the final reply
+                reply = await client.execute_command(b"" if mech == "XOAUTH2" else b"AQ==")
+            if reply.code == 235:
+                return
+            if fresh:
+                raise _SessionFailed(f"{where} refused a freshly refreshed OAuth2 token of {user!r} "
+                                     f"({reply_text(reply.code, reply.message)}); mail waits until the "
+                                     "login is fixed", reply.code, admin=True)
+            log.info("%s refused the access token of %r; refreshing it once", where, user)
 
     async def _transaction(self, client: SMTP, delivery: Delivery) -> DeliveryResult | None:
         """One MAIL/RCPT/DATA exchange; None when the connection was lost before DATA."""
-        problem = _address_problem(delivery)
-        utf8_needed = _utf8_problem(delivery)
+        problem = address_problem(delivery)
+        utf8_needed = utf8_problem(delivery)
         if utf8_needed and not problem and not client.supports_extension("smtputf8"):
             problem = utf8_needed
         if problem:
@@ -221,11 +214,11 @@ class SmtpSender:
             detail = f"invalid envelope address: {exc}"
             return DeliveryResult(delivery.key, "permanent", None, detail)
         except SMTPResponseException as exc:
-            if not client.is_connected and _by_code(exc.code) == "temporary":
+            if not client.is_connected and by_code(exc.code) == "temporary":
                 return None  # 421: the server is closing; try the next connection
             await _reset(client)
-            return DeliveryResult(delivery.key, _by_code(exc.code), exc.code,
-                                  f"MAIL FROM refused: {_reply(exc.code, exc.message)}")
+            return DeliveryResult(delivery.key, by_code(exc.code), exc.code,
+                                  f"MAIL FROM refused: {reply_text(exc.code, exc.message)}")
         if refused:
             await _reset(client)
             return _refused_result(delivery, refused)
@@ -262,9 +255,9 @@ async def _data(client: SMTP, delivery: Delivery) -> DeliveryResult:
         return DeliveryResult(key, "temporary", None, detail)
     except SMTPResponseException as exc:
         await _reset(client)
-        return DeliveryResult(key, _by_code(exc.code), exc.code,
-                              f"DATA refused: {_reply(exc.code, exc.message)}")
-    return DeliveryResult(key, "sent", response.code, _reply(response.code, response.message))
+        return DeliveryResult(key, by_code(exc.code), exc.code,
+                              f"DATA refused: {reply_text(exc.code, exc.message)}")
+    return DeliveryResult(key, "sent", response.code, reply_text(response.code, response.message))
 
 
 def _session_failure(exc: Exception, where: str) -> _SessionFailed:
@@ -275,7 +268,7 @@ def _session_failure(exc: Exception, where: str) -> _SessionFailed:
     if isinstance(exc, SMTPResponseException):
         what = "greeting" if isinstance(exc, SMTPConnectResponseError) else "reply"
         return _SessionFailed(f"{where} refused the session ({what}): "
-                              f"{_reply(exc.code, exc.message)}", exc.code)
+                              f"{reply_text(exc.code, exc.message)}", exc.code)
     return _SessionFailed(f"cannot reach {where}: {exc}")
 
 
@@ -304,9 +297,9 @@ def _refused_result(delivery: Delivery, refused: list[SMTPRecipientRefused]) -> 
     Any 4xx makes it temporary (nobody got it yet, so a retry doubles nothing); only
     5xx refusals make it permanent.
     """
-    temporary = [exc for exc in refused if _by_code(exc.code) == "temporary"]
+    temporary = [exc for exc in refused if by_code(exc.code) == "temporary"]
     deciding = (temporary or refused)[0]
-    detail = "; ".join(f"RCPT TO:<{exc.recipient}> refused: {_reply(exc.code, exc.message)}"
+    detail = "; ".join(f"RCPT TO:<{exc.recipient}> refused: {reply_text(exc.code, exc.message)}"
                        for exc in refused)
     status: Status = "temporary" if temporary else "permanent"
     return DeliveryResult(delivery.key, status, deciding.code, detail)

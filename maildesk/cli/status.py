@@ -1,0 +1,29 @@
+"""``maildesk status``: is the desk healthy? For people and for monitoring checks (exit 1 when not)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from maildesk.cli.state import State
+from maildesk.status import gather, render_text
+
+EXIT_UNHEALTHY = 1
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_obj
+def status(state: State, as_json: bool) -> None:
+    """Daemon, mailboxes (connected, last fetch, last error, waiting vs stored, mail never stored,
+    UIDVALIDITY), outbox, quarantine and SLA timers. Exits 1 when anything is unhealthy."""
+    desk = state.desk()
+    store = state.open_store()
+    try:
+        report = gather(desk, store)
+    finally:
+        store.close()
+    click.echo(json.dumps(report.as_json(), indent=2) if as_json else render_text(report))
+    if not report.healthy:
+        raise SystemExit(EXIT_UNHEALTHY)

@@ -1,0 +1,184 @@
+"""The desk's health in one report: daemon, mailboxes, outbox, quarantine and timers, judged ok/warn/fail."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from maildesk.desk import Desk
+from maildesk.store import Store
+from maildesk.store.operations import MailboxHealth
+
+Level = Literal["ok", "warn", "fail"]
+
+HEARTBEAT_STALE = timedelta(minutes=2)  # the daemon beats every 30 s
+FETCH_STALE = timedelta(minutes=30)  # a connected mailbox is looked at least every 10 min (IDLE renewal)
+OUTBOX_STUCK = timedelta(minutes=30)  # a notice queued this long is not going out
+TIMER_GRACE = timedelta(minutes=15)  # an SLA timer this far past due is not being fired
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: Level
+    subject: str  # "daemon", "mailbox support", "outbox" ...
+    detail: str
+
+
+@dataclass(frozen=True)
+class MailboxStatus:
+    name: str
+    kind: str
+    connected: bool | None  # None: never checked
+    last_fetch_at: datetime | None
+    last_error: str
+    last_error_at: datetime | None
+    failing_since: datetime | None
+    uidvalidity: int | None
+    on_server: int | None  # at the last reconciliation
+    waiting: int | None
+    missing: int | None
+    missing_refs: tuple[str, ...]
+    reconciled_at: datetime | None
+    stored: int  # messages ever taken in from it
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    now: datetime
+    daemon: dict[str, Any] | None
+    mailboxes: tuple[MailboxStatus, ...]
+    outbox: dict[str, Any]
+    quarantine: dict[str, int]
+    timers: dict[str, int]
+    findings: tuple[Finding, ...]
+
+    @property
+    def healthy(self) -> bool:
+        return all(f.level != "fail" for f in self.findings)
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["healthy"] = self.healthy
+        return _plain(data)
+
+
+def gather(desk: Desk, store: Store) -> StatusReport:
+    """Read everything `status` shows from the database and judge it."""
+    now, gauges = desk.clock(), store.gauges
+    beat = store.health.heartbeat()
+    daemon = None if beat is None else {"pid": beat[0], "version": beat[1], "started_at": beat[2],
+                                        "heartbeat_at": beat[3]}
+    health = {h.mailbox: h for h in store.health.all()}
+    stored = gauges.stored_by_mailbox()
+    mailboxes = tuple(_mailbox(cfg.name, cfg.kind, health.get(cfg.name), stored.get(cfg.name, 0))
+                      for cfg in desk.config.mailboxes)
+    counts = gauges.outbox_counts()
+    outbox = {"queued": counts.get("queued", 0) + counts.get("sending", 0), "retrying": gauges.outbox_retrying(),
+              "failed": counts.get("failed", 0), "sent": counts.get("sent", 0),
+              "oldest_queued_seconds": gauges.oldest_queued_age(now)}
+    timers = {"pending": gauges.timers_pending(), "overdue": gauges.timers_overdue(now - TIMER_GRACE)}
+    quarantine = gauges.quarantine_by_kind()
+    alive = daemon is not None and now - daemon["heartbeat_at"] <= HEARTBEAT_STALE
+    findings = (*_judge_daemon(daemon, now), *(f for m in mailboxes for f in _judge_mailbox(m, now, alive)),
+                *_judge_outbox(outbox, desk, store), *_judge_rest(quarantine, timers))
+    return StatusReport(now, daemon, mailboxes, outbox, quarantine, timers, tuple(findings))
+
+
+def _mailbox(name: str, kind: str, h: MailboxHealth | None, stored: int) -> MailboxStatus:
+    if h is None:
+        return MailboxStatus(name, kind, None, None, "", None, None, None, None, None, None, (), None, stored)
+    return MailboxStatus(name, kind, h.connected, h.last_fetch_at, h.last_error, h.last_error_at, h.failing_since,
+                         h.uidvalidity, h.on_server, h.waiting, h.missing, h.missing_refs, h.reconciled_at, stored)
+
+
+def _judge_daemon(daemon: dict[str, Any] | None, now: datetime) -> list[Finding]:
+    if daemon is None:
+        return [Finding("warn", "daemon", "has never run here (fine when `maildesk run --once` runs from cron)")]
+    age = now - daemon["heartbeat_at"]
+    if age > HEARTBEAT_STALE:
+        return [Finding("fail", "daemon", f"not running: last seen {_ago(age)} ago (pid {daemon['pid']})")]
+    return [Finding("ok", "daemon", f"running (pid {daemon['pid']}, version {daemon['version']})")]
+
+
+def _judge_mailbox(m: MailboxStatus, now: datetime, daemon_alive: bool) -> list[Finding]:
+    subject = f"mailbox {m.name}"
+    if m.connected is None:
+        return [Finding("warn", subject, "not checked yet")]
+    found = []
+    if m.failing_since is not None:
+        found.append(Finding("fail", subject, f"failing since {m.failing_since.isoformat(timespec='seconds')}: "
+                             f"{m.last_error}"))
+    elif daemon_alive and m.last_fetch_at is not None and now - m.last_fetch_at > FETCH_STALE:
+        found.append(Finding("fail", subject, f"not read for {_ago(now - m.last_fetch_at)}"))
+    if m.missing:
+        shown = ", ".join(m.missing_refs[:5]) + (" ..." if m.missing > 5 else "")
+        found.append(Finding("fail", subject, f"{m.missing} message(s) on the server were never stored: {shown}"))
+    if not found:
+        found.append(Finding("ok", subject, "working" + (f", {m.waiting} waiting" if m.waiting else "")))
+    return found
+
+
+def _judge_outbox(outbox: dict[str, Any], desk: Desk, store: Store) -> list[Finding]:
+    found = []
+    oldest = outbox["oldest_queued_seconds"]
+    if oldest is not None and timedelta(seconds=oldest) > OUTBOX_STUCK:
+        found.append(Finding("fail", "outbox", f"{outbox['queued']} notice(s) waiting, the oldest for "
+                             f"{_ago(timedelta(seconds=oldest))}"))
+    elif outbox["retrying"]:
+        found.append(Finding("warn", "outbox", f"{outbox['retrying']} notice(s) failed once and are retried"))
+    outbound = desk.config.outbound
+    if outbound is not None and outbound.oauth is not None and not outbound.oauth.service \
+            and store.tokens.get("outbound") is None:
+        found.append(Finding("fail", "outbound", "no OAuth2 login stored: run `maildesk auth login outbound`"))
+    return found or [Finding("ok", "outbox", f"{outbox['queued']} waiting")]
+
+
+def _judge_rest(quarantine: dict[str, int], timers: dict[str, int]) -> list[Finding]:
+    found = []
+    if quarantine.get("error"):
+        found.append(Finding("warn", "quarantine", f"{quarantine['error']} message(s) could not be processed: "
+                             "see `maildesk quarantine list`"))
+    if timers["overdue"]:
+        found.append(Finding("fail", "timers", f"{timers['overdue']} SLA timer(s) overdue by more than "
+                             f"{_ago(TIMER_GRACE)}: is the daemon running?"))
+    return found
+
+
+def _ago(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def render_text(report: StatusReport) -> str:
+    """The report for a terminal: one line per finding, then the numbers."""
+    marks = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
+    lines = [f"maildesk: {'healthy' if report.healthy else 'UNHEALTHY'}"]
+    lines += [f"  {marks[f.level]} {f.subject}: {f.detail}" for f in report.findings]
+    for m in report.mailboxes:
+        lines.append(f"  mailbox {m.name} ({m.kind}): stored {m.stored}, on server {_n(m.on_server)}, waiting "
+                     f"{_n(m.waiting)}, missing {_n(m.missing)}, UIDVALIDITY {_n(m.uidvalidity)}, last fetch "
+                     f"{m.last_fetch_at.isoformat(timespec='seconds') if m.last_fetch_at else '-'}")
+    o = report.outbox
+    lines.append(f"  outbox: {o['queued']} queued, {o['retrying']} retrying, {o['failed']} failed, {o['sent']} sent")
+    held = ", ".join(f"{n} {kind}" for kind, n in sorted(report.quarantine.items())) or "empty"
+    lines.append(f"  quarantine: {held}")
+    lines.append(f"  SLA timers: {report.timers['pending']} pending, {report.timers['overdue']} overdue")
+    return "\n".join(lines)
+
+
+def _n(value: int | None) -> str:
+    return "-" if value is None else str(value)
