@@ -14,7 +14,8 @@ from imapserver import DovecotServer
 from oauthserver import OAuthTestServer
 
 from maildesk.auth import sasl
-from maildesk.auth.oauth2 import OAuthClient, endpoints
+from maildesk.auth.oauth2 import OAuthClient
+from maildesk.auth.providers import endpoints
 from maildesk.errors import OAuthError
 
 pytestmark = pytest.mark.imap

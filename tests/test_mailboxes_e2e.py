@@ -91,7 +91,8 @@ def mailbox(tmp_path: Path, server, name: str, **extra) -> dict:
 
 
 def test_a_broken_mailbox_delays_nobody_and_status_and_metrics_tell(tmp_path, make_dovecot, make_smtp_server):
-    good, other = make_dovecot(), make_dovecot()
+    good, other, bombed = make_dovecot(), make_dovecot(), make_dovecot()  # Dovecot slows every login from
+    # an address after failed ones (auth penalty), so the refused login gets a server of its own
     smtp = make_smtp_server()
     metrics_port = free_port()
     with silent_server() as hung_port:
@@ -100,7 +101,9 @@ def test_a_broken_mailbox_delays_nobody_and_status_and_metrics_tell(tmp_path, ma
                          metrics={"listen": f"127.0.0.1:{metrics_port}"},
                          mailboxes=[mailbox(tmp_path, good, "good"),
                                     mailbox(tmp_path, other, "refused", password_file="wrong.pw"),
-                                    {**mailbox(tmp_path, good, "hung"), "port": hung_port}])
+                                    {**mailbox(tmp_path, good, "hung"), "port": hung_port},
+                                    mailbox(tmp_path, bombed, "bombed")])
+        bombed.append_many("INBOX", [mime_bomb(n) for n in range(20)])  # a backlog that no parser may choke on
         with daemon(desk):
             until("the good mailbox connected", lambda: (h := health(desk, "good")) and h.connected)
             until("the refused login recorded", lambda: (h := health(desk, "refused")) and h.failing_since)
@@ -110,6 +113,7 @@ def test_a_broken_mailbox_delays_nobody_and_status_and_metrics_tell(tmp_path, ma
             until("the acknowledgement", lambda: any(CUSTOMER in r.rcpt_tos for r in smtp.received))
             latency = time.monotonic() - started
             until("the admin alert", lambda: any(ADMIN in r.rcpt_tos for r in smtp.received))
+            until("the bombs quarantined", lambda: len(quarantined(desk, "bombed")) == 20)
             samples = scrape(metrics_port)
             report = status(desk)
     # IDLE reports an APPEND within Dovecot's 1 s notify interval here; waiting on a hung or
@@ -130,6 +134,25 @@ def test_a_broken_mailbox_delays_nobody_and_status_and_metrics_tell(tmp_path, ma
     assert not report.healthy
     worst = {f.subject: f.level for f in report.findings}
     assert worst["mailbox good"] == "ok" and worst["mailbox refused"] == "fail" and worst["mailbox hung"] == "fail"
+    assert worst["mailbox bombed"] == "ok"
+    reasons = {q.reason for q in quarantined(desk, "bombed")}
+    assert len(reasons) == 1 and "nest" in reasons.pop().lower()
+
+
+def mime_bomb(n: int, depth: int = 200) -> bytes:
+    """Multipart nested far deeper than any mail client writes."""
+    head = b"From: x@bomb.example\r\nTo: support@example.test\r\nSubject: nested %d\r\nMIME-Version: 1.0\r\n" % n
+    parts = [b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (i, i) for i in range(depth)]
+    tail = [b"\r\n--b%d--\r\n" % i for i in reversed(range(depth))]
+    return head + b"".join(parts) + b"Content-Type: text/plain\r\n\r\nboom" + b"".join(tail)
+
+
+def quarantined(desk: Desk, mailbox: str) -> list:
+    store = desk.open_store()
+    try:
+        return [q for q in store.quarantine.list() if q.mailbox == mailbox]
+    finally:
+        store.close()
 
 
 def test_reconciliation_reports_mail_on_the_server_that_never_became_a_ticket(tmp_path, dovecot, smtp_server):

@@ -15,14 +15,12 @@ import pytest
 from oauthserver import OAuthTestServer
 
 from maildesk.auth import sasl
+from maildesk.auth.providers import MICROSOFT_SCOPE, Endpoints, endpoints
 from maildesk.auth.oauth2 import (
     DEVICE_GRANT,
-    MICROSOFT_SCOPE,
     DeviceCode,
-    Endpoints,
     OAuthClient,
     TokenSet,
-    endpoints,
     parse_device_response,
     parse_error_response,
     parse_token_response,

@@ -6,7 +6,8 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
-from maildesk.auth.oauth2 import OAuthClient, TokenSet, endpoints
+from maildesk.auth.oauth2 import OAuthClient, TokenSet
+from maildesk.auth.providers import endpoints
 from maildesk.auth.seal import SealBroken, Sealer
 from maildesk.clock import Clock, system_clock
 from maildesk.config.auth import OAuthConfig

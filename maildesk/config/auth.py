@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from maildesk.auth.providers import PROVIDERS
 from maildesk.config.schema import Option, Problems, one_of, show
 
-PROVIDERS = ("microsoft", "google", "generic")
 GRANTS = ("device_code", "client_credentials")
 _TENANTS_FOR_USERS = ("", "common", "organizations", "consumers")
 
