@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from maildesk.config import MailboxConfig
 from maildesk.desk import Desk
-from maildesk.auth.keeper import for_login
+from maildesk.auth import for_login
 from maildesk.errors import AuthFailed, ConfigError, MailboxError, StoreUnavailable
 from maildesk.health import MailboxMonitor
 from maildesk.mailbox import Settlement, Source, open_source

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager, nullcontext
+from typing import TYPE_CHECKING
 
 from maildesk import __version__
 
@@ -16,8 +17,9 @@ from maildesk.config import load_config
 from maildesk.daemon import Backoff, MailboxWorker, OutboxWorker, TimerWorker, prepare_pool
 from maildesk.desk import Desk
 from maildesk.errors import ConfigError, SchemaTooNew, StoreUnavailable
-from maildesk.metrics import Metrics, MetricsServer, Snapshot, read_snapshot
-from maildesk.metrics import serve as serve_metrics
+
+if TYPE_CHECKING:  # prometheus_client is loaded only when [metrics] listen is set
+    from maildesk.metrics import Metrics, MetricsServer, Snapshot
 
 log = logging.getLogger("maildesk.daemon")
 
@@ -113,19 +115,26 @@ class Exporter:
 
     def __init__(self, desk: Desk, metrics: Metrics | None) -> None:
         self.desk = desk
-        self.metrics = metrics or Metrics(gauges=self._snapshot)
+        self.metrics = metrics  # made when first served; then kept across reloads
         self.server: MetricsServer | None = None
         self.listen = ""
 
     def follow(self, desk: Desk) -> None:
         """Serve where ``desk``'s config says (nowhere when [metrics] listen is empty)."""
         self.desk = desk
-        self.metrics.declare(cfg.name for cfg in desk.config.mailboxes)
         wanted = desk.config.metrics.listen
+        if wanted and self.metrics is None:
+            from maildesk.metrics import Metrics
+
+            self.metrics = Metrics(gauges=self._snapshot)
+        if self.metrics is not None:
+            self.metrics.declare(cfg.name for cfg in desk.config.mailboxes)
         if wanted == self.listen:
             return
         self.close()
-        if wanted:
+        if wanted and self.metrics is not None:
+            from maildesk.metrics import serve as serve_metrics
+
             try:
                 self.server = serve_metrics(self.metrics, wanted)
                 self.listen = wanted
@@ -134,6 +143,8 @@ class Exporter:
                 log.error("metrics: cannot listen on %s: %s", wanted, exc)
 
     def _snapshot(self) -> Snapshot:
+        from maildesk.metrics import read_snapshot
+
         store = self.desk.open_store()
         try:
             return read_snapshot(store.gauges, self.desk.clock())

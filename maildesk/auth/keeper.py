@@ -11,7 +11,6 @@ from maildesk.auth.providers import endpoints
 from maildesk.auth.seal import SealBroken, Sealer
 from maildesk.clock import Clock, system_clock
 from maildesk.config.auth import OAuthConfig
-from maildesk.desk import Desk
 from maildesk.errors import AuthFailed, MailboxError, OAuthError
 from maildesk.store import Store
 
@@ -107,10 +106,3 @@ class TokenKeeper:
                 raise MailboxError(f"{where} is unavailable ({exc})") from exc
             raise AuthFailed(f"{where} refused: {exc}") from exc
 
-
-def for_login(desk: Desk, name: str, oauth: OAuthConfig | None, subject: str) -> TokenKeeper | None:
-    """The token keeper of one configured login (a mailbox, or "outbound"); None for a password login."""
-    if oauth is None:
-        return None
-    return TokenKeeper(name, oauth, subject=subject, open_store=desk.open_store, secret=desk.secret,
-                       clock=desk.clock)

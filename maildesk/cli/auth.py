@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import click
 
-from maildesk.auth.keeper import client_for, save_login
-from maildesk.auth.oauth2 import DeviceCode
-from maildesk.auth.seal import Sealer
+from typing import TYPE_CHECKING
+
 from maildesk.cli.state import State
 from maildesk.config import Config
 from maildesk.config.auth import OAuthConfig
 from maildesk.errors import MaildeskError, OAuthError
+
+if TYPE_CHECKING:
+    from maildesk.auth.oauth2 import DeviceCode
 
 OUTBOUND = "outbound"
 
@@ -43,6 +45,9 @@ def auth_login(state: State, name: str) -> None:
     """Sign NAME (a mailbox, or "outbound") in: the device-code flow shows a URL and a code to
     enter there, and waits until you approve; client_credentials gets a token at once. The
     refresh token is stored encrypted in the database, never in the config file."""
+    from maildesk.auth.keeper import client_for, save_login  # cryptography only when signing in
+    from maildesk.auth.seal import Sealer
+
     desk = state.desk()
     oauth, account = login_of(desk.config, name)
     try:

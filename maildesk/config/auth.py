@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from maildesk.auth.providers import PROVIDERS
-from maildesk.config.schema import Option, Problems, one_of, show
+from maildesk.config.schema import Option, Problems, in_range, one_of, show
 
 GRANTS = ("device_code", "client_credentials")
 _TENANTS_FOR_USERS = ("", "common", "organizations", "consumers")
@@ -26,6 +26,17 @@ AUTH_OPTIONS = {
     "scope": Option(str, ""),
 }
 OAUTH_KEYS = tuple(k for k in AUTH_OPTIONS if k != "auth")
+
+# The keys of every table that logs in to a server ([[mailbox]] with kind = "imap", [outbound]).
+SERVER_OPTIONS = {
+    "host": Option(str, ""),
+    "port": Option(int, 0, in_range(0, 65535)),
+    "username": Option(str, ""),
+    "password_env": Option(str, ""),
+    "password_file": Option(str, ""),
+    "ca_file": Option(str, ""),
+    **AUTH_OPTIONS,
+}
 
 
 @dataclass(frozen=True)

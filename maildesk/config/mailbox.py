@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from maildesk.config.auth import AUTH_OPTIONS, OAuthConfig, read_oauth
+from maildesk.config.auth import SERVER_OPTIONS, OAuthConfig, read_oauth
 from maildesk.config.outbound import check_password_source, read_password
 from maildesk.config.schema import Option, Problems, in_range, is_name, non_empty, one_of, read_table, show
 
@@ -42,21 +42,15 @@ MAILBOX = {
     "name": Option(str, check=is_name),
     "kind": Option(str, check=one_of("imap", "maildir")),
     "path": Option(str, ""),
-    "host": Option(str, ""),
-    "port": Option(int, 0, in_range(0, 65535)),
     "security": Option(str, "ssl", one_of("ssl", "starttls", "none")),
-    "username": Option(str, ""),
-    "password_env": Option(str, ""),
-    "password_file": Option(str, ""),
     "folder": Option(str, "INBOX", non_empty),
     "processed_folder": Option(str, ""),
     "quarantine_folder": Option(str, ""),
     "idle": Option(bool, True),
     "poll_seconds": Option(int, 60, in_range(1, 86400)),
-    "ca_file": Option(str, ""),
     "reconcile_minutes": Option(int, 10, in_range(0, 10080)),
     "timeout_seconds": Option(int, 60, in_range(1, 3600)),
-    **AUTH_OPTIONS,
+    **SERVER_OPTIONS,
 }
 
 

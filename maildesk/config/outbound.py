@@ -10,7 +10,7 @@ from email import policy
 from pathlib import Path
 from typing import Any
 
-from maildesk.config.auth import AUTH_OPTIONS, OAuthConfig, read_oauth
+from maildesk.config.auth import SERVER_OPTIONS, OAuthConfig, read_oauth
 from maildesk.config.schema import Option, Problems, in_range, is_address, is_name, one_of, read_table, show
 from maildesk.errors import ConfigError
 from maildesk.models import Address
@@ -84,17 +84,11 @@ def read_password(env: str, file: Path | None, key: str) -> str:
 OUTBOUND = {
     "kind": Option(str, "maildir", one_of("smtp", "maildir")),
     "path": Option(str, ""),
-    "host": Option(str, ""),
-    "port": Option(int, 0, in_range(0, 65535)),
     "security": Option(str, "starttls", one_of("ssl", "starttls", "none")),
-    "username": Option(str, ""),
-    "password_env": Option(str, ""),
-    "password_file": Option(str, ""),
     "from": Option(str, ""),
     "daily_auto_limit": Option(int, 20, in_range(0, 100_000)),
     "helo_name": Option(str, ""),
-    "ca_file": Option(str, ""),
-    **AUTH_OPTIONS,
+    **SERVER_OPTIONS,
 }
 
 NOTIFY = {

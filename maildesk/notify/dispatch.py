@@ -6,7 +6,7 @@ import logging
 from collections import Counter
 from typing import TYPE_CHECKING, Protocol
 
-from maildesk.auth.keeper import for_login
+from maildesk.auth import for_login
 from maildesk.desk import Desk
 from maildesk.notify.maildir_out import MaildirSender
 from maildesk.notify.delivery import Delivery, DeliveryResult
