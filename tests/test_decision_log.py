@@ -51,6 +51,7 @@ def test_text_logs_keep_a_decision_on_one_line(tmp_path):
 def test_a_decision_with_a_line_break_in_its_values_stays_one_line(caplog):
     import logging
 
+    from maildesk.logs import JsonFormatter, TextFormatter
     from maildesk.models import Origin, Outcome, RawMessage
     from maildesk.pipeline import Runner
     from maildesk.stage import Work
@@ -59,6 +60,8 @@ def test_a_decision_with_a_line_break_in_its_values_stays_one_line(caplog):
     raw = RawMessage(Origin("inbox", "r1"), b"", None)  # type: ignore[arg-type]
     Runner._log(None, raw, Work(raw=raw, raw_hash="h"),  # type: ignore[arg-type]
                 Outcome("quarantined", reason="bad\r\nX-Injected: yes"))
-    (record,) = [r for r in caplog.records if r.getMessage().startswith("decision")]
-    assert "\n" not in record.getMessage() and "X-Injected" in record.getMessage()
-    assert record.md["reason"] == "bad\r\nX-Injected: yes"  # the JSON formatter escapes it
+    (record,) = [r for r in caplog.records if r.getMessage() == "decision"]
+    assert record.md["reason"] == "bad\r\nX-Injected: yes"
+    for formatter in (TextFormatter(), JsonFormatter()):
+        line = formatter.format(record)
+        assert "\n" not in line and "\r" not in line and "X-Injected" in line
