@@ -39,7 +39,6 @@ from maildesk.tokens import write_secret  # noqa: E402
 
 PASSWORD_ENV = "MAILDESK_BENCH_IMAP_PW"
 IN_REPLY_TO = re.compile(rb"^in-reply-to:\s*(<[^>]+>)", re.IGNORECASE | re.MULTILINE)
-LOGGED_ID = re.compile(r"message_id=<?([^\s>]+)>?")
 
 
 class StampingSmtp(SmtpTestServer):
@@ -68,10 +67,11 @@ class LogStamps(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         now, text = time.perf_counter(), record.getMessage()
+        decision = getattr(record, "md", None) or {}  # the decision line's fields
         if "IDLE ended (new mail)" in text:
             self.woke.append(now)
-        elif "outcome=stored" in text and (match := LOGGED_ID.search(text)):
-            self.stored[f"<{match.group(1)}>"] = now
+        elif decision.get("outcome") == "stored" and decision.get("message_id"):
+            self.stored[f"<{decision['message_id']}>"] = now
 
     def attach(self) -> None:
         for name, level in (("maildesk.intake", logging.INFO), ("maildesk.mailbox", logging.DEBUG)):

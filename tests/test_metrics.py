@@ -217,3 +217,31 @@ def test_metrics_are_off_by_default_and_unknown_keys_are_refused():
 
 def test_serve_alone_accepts_port_zero():
     assert parse_listen("127.0.0.1:0", allow_any_port=True) == ("127.0.0.1", 0)
+
+
+def test_the_daemon_endpoint_follows_a_reloaded_config_and_keeps_its_counters(tmp_path):
+    import urllib.error
+    import urllib.request
+
+    from desktools import make_desk
+    from imapserver import free_port
+    from maildesk.service import Exporter
+
+    first, second = free_port(), free_port()
+    drop = [{"name": "drop", "kind": "maildir", "path": "in"}]
+    exporter = Exporter(make_desk(tmp_path, mailboxes=drop), None)
+    try:
+        exporter.follow(make_desk(tmp_path, mailboxes=drop, metrics={"listen": f"127.0.0.1:{first}"}))
+        assert exporter.metrics is not None
+        exporter.metrics.ingested("drop", "stored")
+        exporter.follow(make_desk(tmp_path, mailboxes=drop, metrics={"listen": f"127.0.0.1:{second}"}))
+        with urllib.request.urlopen(f"http://127.0.0.1:{second}/metrics", timeout=10) as reply:
+            text = reply.read().decode()
+        assert 'maildesk_messages_ingested_total{mailbox="drop",outcome="stored"} 1.0' in text
+        assert 'maildesk_tickets_open' in text or "maildesk_metrics_snapshot_ok 1.0" in text
+        with pytest.raises(urllib.error.URLError):
+            urllib.request.urlopen(f"http://127.0.0.1:{first}/metrics", timeout=2)
+        exporter.follow(make_desk(tmp_path, mailboxes=drop))  # [metrics] removed: nothing listens
+        assert exporter.server is None
+    finally:
+        exporter.close()
