@@ -81,7 +81,7 @@ def gather(desk: Desk, store: Store) -> StatusReport:
     quarantine = gauges.quarantine_by_kind()
     alive = daemon is not None and now - daemon["heartbeat_at"] <= HEARTBEAT_STALE
     findings = (*_judge_daemon(daemon, now), *(f for m in mailboxes for f in _judge_mailbox(m, now, alive)),
-                *_judge_outbox(outbox, desk, store), *_judge_rest(quarantine, timers))
+                *_judge_outbox(outbox), *_judge_logins(desk, store), *_judge_rest(quarantine, timers))
     return StatusReport(now, daemon, mailboxes, outbox, quarantine, timers, tuple(findings))
 
 
@@ -119,7 +119,7 @@ def _judge_mailbox(m: MailboxStatus, now: datetime, daemon_alive: bool) -> list[
     return found
 
 
-def _judge_outbox(outbox: dict[str, Any], desk: Desk, store: Store) -> list[Finding]:
+def _judge_outbox(outbox: dict[str, Any]) -> list[Finding]:
     found = []
     oldest = outbox["oldest_queued_seconds"]
     if oldest is not None and timedelta(seconds=oldest) > OUTBOX_STUCK:
@@ -127,11 +127,17 @@ def _judge_outbox(outbox: dict[str, Any], desk: Desk, store: Store) -> list[Find
                              f"{_ago(timedelta(seconds=oldest))}"))
     elif outbox["retrying"]:
         found.append(Finding("warn", "outbox", f"{outbox['retrying']} notice(s) failed once and are retried"))
-    outbound = desk.config.outbound
-    if outbound is not None and outbound.oauth is not None and not outbound.oauth.service \
-            and store.tokens.get("outbound") is None:
-        found.append(Finding("fail", "outbound", "no OAuth2 login stored: run `maildesk auth login outbound`"))
     return found or [Finding("ok", "outbox", f"{outbox['queued']} waiting")]
+
+
+def _judge_logins(desk: Desk, store: Store) -> list[Finding]:
+    """Every OAuth2 login that needs an admin's sign-in and has none stored yet."""
+    logins = [(f"mailbox {m.name}", m.name, m.oauth) for m in desk.config.mailboxes]
+    if desk.config.outbound is not None:
+        logins.append(("outbound", "outbound", desk.config.outbound.oauth))
+    return [Finding("fail", subject, f"no OAuth2 login stored: run `maildesk auth login {name}`")
+            for subject, name, oauth in logins
+            if oauth is not None and not oauth.service and store.tokens.get(name) is None]
 
 
 def _judge_rest(quarantine: dict[str, int], timers: dict[str, int]) -> list[Finding]:

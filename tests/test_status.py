@@ -126,3 +126,16 @@ def test_cli_exit_codes_and_json(tmp_path, monkeypatch):
     data = json.loads(bad.output)
     assert data["healthy"] is False
     assert data["mailboxes"][0]["name"] == "drop" and "Permission denied" in data["mailboxes"][0]["last_error"]
+
+
+def test_an_oauth_login_nobody_signed_in_yet_is_unhealthy(tmp_path):
+    oauth = {"auth": "oauth2", "provider": "google", "client_id": "id", "client_secret_env": "S"}
+    desk = make_desk(tmp_path, mailboxes=[DROP, {"name": "gmail", "kind": "imap", "host": "imap.gmail.com",
+                                                 "username": "support@example.test", **oauth}],
+                     outbound={"kind": "smtp", "host": "smtp.gmail.com", "username": "support@example.test",
+                               **oauth})
+    rep = report(desk)
+    assert not rep.healthy
+    fails = {f.subject: f.detail for f in rep.findings if f.level == "fail"}
+    assert fails == {"mailbox gmail": "no OAuth2 login stored: run `maildesk auth login gmail`",
+                     "outbound": "no OAuth2 login stored: run `maildesk auth login outbound`"}
