@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import secrets
 import threading
@@ -20,6 +21,13 @@ HOST = "127.0.0.1"
 CLIENT_ID = "maildesk-test-client"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 EMAIL_DOMAIN = "example.test"
+
+
+@dataclass(frozen=True)
+class Redirect:
+    """A 302 answer (the browser sign-in sends the browser back to the client)."""
+
+    location: str
 
 
 class OAuthReply(Exception):
@@ -87,6 +95,8 @@ class OAuthTestServer:
         self.interval = 5
         self.device_ttl = 600
         self.app_user = client_id
+        self.browser_user: str | None = None  # who signs in at /authorize; None: the user declines
+        self._codes: dict[str, tuple[str, str, str, str]] = {}  # code -> (user, redirect_uri, challenge, scope)
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.headers: list[dict[str, str]] = []
         self.introspections: list[str] = []
@@ -193,8 +203,12 @@ class OAuthTestServer:
 
     # -- the endpoints (called by the handler thread)
 
+    @property
+    def auth_url(self) -> str:
+        return f"{self.base_url}/authorize"
+
     def handle(self, method: str, path: str, form: dict[str, str],
-               headers: dict[str, str]) -> tuple[int, dict[str, Any] | str]:
+               headers: dict[str, str]) -> tuple[int, dict[str, Any] | str | Redirect]:
         with self._lock:
             self.requests.append((path, dict(form)))
             self.headers.append(dict(headers))
@@ -204,6 +218,8 @@ class OAuthTestServer:
             try:
                 if path == "/introspect":
                     return 200, self._introspect(method, form, headers)
+                if path == "/authorize" and method == "GET":
+                    return 302, self._authorize(form)
                 if method != "POST":
                     return 405, "method not allowed\n"
                 if path == "/token":
@@ -239,6 +255,8 @@ class OAuthTestServer:
             return self._answer(grant, refresh=None)
         if grant_type == DEVICE_GRANT:
             return self._device_grant(form.get("device_code", ""))
+        if grant_type == "authorization_code":
+            return self._code_grant(form)
         raise OAuthReply("unsupported_grant_type", grant_type[:40])
 
     def _refresh_grant(self, refresh: str) -> dict[str, Any]:
@@ -251,6 +269,33 @@ class OAuthTestServer:
             grant.refresh = new_refresh = _token("rt")
             self._refresh[new_refresh] = grant
         return self._answer(grant, refresh=new_refresh)
+
+    def _authorize(self, query: dict[str, str]) -> Redirect:
+        """The browser sign-in, approved (or declined) at once as ``browser_user``."""
+        redirect, state = query.get("redirect_uri", ""), query.get("state", "")
+        if query.get("client_id") != self.client_id or not redirect.startswith("http://127.0.0.1:"):
+            raise OAuthReply("invalid_request", "unknown client or redirect")
+        if query.get("code_challenge_method") != "S256" or not query.get("code_challenge"):
+            return Redirect(redirect + "?" + urllib.parse.urlencode({"error": "invalid_request", "state": state}))
+        if self.browser_user is None:
+            return Redirect(redirect + "?" + urllib.parse.urlencode({"error": "access_denied", "state": state}))
+        code = _token("ac")
+        self._codes[code] = (self.browser_user, redirect, query["code_challenge"], query.get("scope", ""))
+        return Redirect(redirect + "?" + urllib.parse.urlencode({"code": code, "state": state}))
+
+    def _code_grant(self, form: dict[str, str]) -> dict[str, Any]:
+        found = self._codes.pop(form.get("code", ""), None)  # a code works once
+        if found is None:
+            raise OAuthReply("invalid_grant", "unknown or used authorization code")
+        user, redirect, challenge, scope = found
+        verifier = form.get("code_verifier", "").encode()
+        expected = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).rstrip(b"=").decode()
+        if form.get("redirect_uri") != redirect or expected != challenge:
+            raise OAuthReply("invalid_grant", "redirect_uri or code_verifier does not match")
+        grant = Grant(user, scope, _token("rt"))
+        assert grant.refresh is not None
+        self._refresh[grant.refresh] = grant
+        return self._answer(grant, refresh=grant.refresh)
 
     def _start_device(self, form: dict[str, str], headers: dict[str, str]) -> dict[str, Any]:
         self._check_client(form, headers)
@@ -351,6 +396,12 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {key.lower(): value for key, value in self.headers.items()}
         owner: OAuthTestServer = self.server.owner  # type: ignore[attr-defined]
         status, reply = owner.handle(method, url.path, form, headers)
+        if isinstance(reply, Redirect):
+            self.send_response(status)
+            self.send_header("Location", reply.location)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         is_json = not isinstance(reply, str)
         data = (json.dumps(reply) if is_json else reply).encode()
         self.send_response(status)

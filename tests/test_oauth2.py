@@ -35,30 +35,35 @@ MS = "https://login.microsoftonline.com"
 # -- endpoints ----------------------------------------------------------------------------------
 
 
+GOOGLE_AUTH = "https://accounts.google.com/o/oauth2/v2/auth"
+
+
 @pytest.mark.parametrize(("args", "expected"), [
     (dict(provider="microsoft"),
      Endpoints(f"{MS}/common/oauth2/v2.0/token", f"{MS}/common/oauth2/v2.0/devicecode",
-               MICROSOFT_SCOPE)),
+               MICROSOFT_SCOPE, f"{MS}/common/oauth2/v2.0/authorize")),
     (dict(provider="microsoft", tenant="contoso.onmicrosoft.com"),
      Endpoints(f"{MS}/contoso.onmicrosoft.com/oauth2/v2.0/token",
-               f"{MS}/contoso.onmicrosoft.com/oauth2/v2.0/devicecode", MICROSOFT_SCOPE)),
+               f"{MS}/contoso.onmicrosoft.com/oauth2/v2.0/devicecode", MICROSOFT_SCOPE,
+               f"{MS}/contoso.onmicrosoft.com/oauth2/v2.0/authorize")),
     (dict(provider="microsoft", tenant="0b5e-11aa", service=True),
      Endpoints(f"{MS}/0b5e-11aa/oauth2/v2.0/token", f"{MS}/0b5e-11aa/oauth2/v2.0/devicecode",
-               "https://outlook.office365.com/.default")),
+               "https://outlook.office365.com/.default", f"{MS}/0b5e-11aa/oauth2/v2.0/authorize")),
     (dict(provider="Google"),
      Endpoints("https://oauth2.googleapis.com/token", "https://oauth2.googleapis.com/device/code",
-               "https://mail.google.com/")),
+               "https://mail.google.com/", GOOGLE_AUTH)),
     (dict(provider="generic", token_url="https://idp.example/t"),
      Endpoints("https://idp.example/t", "", "")),
     (dict(provider="generic", token_url="https://idp.example/t", service=True),
      Endpoints("https://idp.example/t", "", "")),
     (dict(provider="generic", token_url="https://idp.example/t", device_url="https://idp.example/d",
-          scope="mail"),
-     Endpoints("https://idp.example/t", "https://idp.example/d", "mail")),
+          scope="mail", auth_url="https://idp.example/a"),
+     Endpoints("https://idp.example/t", "https://idp.example/d", "mail", "https://idp.example/a")),
     (dict(provider="google", token_url="http://127.0.0.1:1/token", scope="x"),
-     Endpoints("http://127.0.0.1:1/token", "https://oauth2.googleapis.com/device/code", "x")),
+     Endpoints("http://127.0.0.1:1/token", "https://oauth2.googleapis.com/device/code", "x", GOOGLE_AUTH)),
     (dict(provider="microsoft", device_url="http://127.0.0.1:1/device"),
-     Endpoints(f"{MS}/common/oauth2/v2.0/token", "http://127.0.0.1:1/device", MICROSOFT_SCOPE)),
+     Endpoints(f"{MS}/common/oauth2/v2.0/token", "http://127.0.0.1:1/device", MICROSOFT_SCOPE,
+               f"{MS}/common/oauth2/v2.0/authorize")),
 ])
 def test_endpoints(args: dict[str, Any], expected: Endpoints) -> None:
     assert endpoints(**args) == expected

@@ -3,8 +3,13 @@ checking every token at a local identity provider: expired, rotated and revoked 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
+import tomllib
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -196,3 +201,71 @@ def test_outbound_without_a_login_keeps_notices_queued_and_status_says_why(site)
     assert '"queued"' in outbox.output and "auth login" in outbox.output
     status = site.cli("status")
     assert status.exit_code == 1 and "maildesk auth login outbound" in status.output
+
+
+def add_google_style_mailbox(site: Site) -> None:
+    """A mailbox that signs in through a browser (Google's only way to the mail scope)."""
+    config = tomllib.loads(site.config.read_text())
+    imap = config["mailbox"][0]
+    config["mailbox"].append({**imap, "name": "gmail", "grant": "authorization_code", "auth_url": site.idp.auth_url})
+    site.config.write_text(tomli_w.dumps(config))
+    site.idp.browser_user = USER
+
+
+def start_login(site: Site, *args: str) -> tuple[subprocess.Popen[str], str]:
+    """`maildesk auth login ...` as a real process; returns it and the sign-in address it shows."""
+    proc = subprocess.Popen([sys.executable, "-m", "maildesk.cli", "--config", str(site.config), "auth", "login",
+                             *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("  http"):
+            return proc, line.strip()
+    raise AssertionError(f"no sign-in address shown: {proc.communicate(timeout=30)}")
+
+
+def test_browser_sign_in_comes_back_to_the_loopback_listener_and_the_mailbox_works(site):
+    add_google_style_mailbox(site)
+    proc, url = start_login(site, "gmail")
+    with urllib.request.urlopen(url, timeout=10) as page:  # the browser, redirected back to the CLI
+        assert b"Sign-in received" in page.read()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "gmail: signed in as support; refresh token stored encrypted" in out
+    desk = site.desk()
+    site.imap.append("INBOX", make_message(subject="Calendar invites vanish"))
+    assert run_once(desk, mailboxes=(desk.config.mailbox("gmail"),)) == 0
+    assert site.health("gmail").connected and site.health("gmail").failing_since is None
+
+
+def test_browser_sign_in_on_another_machine_by_pasting_the_final_address(site):
+    add_google_style_mailbox(site)
+    proc, url = start_login(site, "gmail", "--paste")
+
+    class Stay(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):  # the other machine's browser ends on this address
+            return None
+
+    try:
+        urllib.request.build_opener(Stay()).open(url, timeout=10)
+        raise AssertionError("the provider did not redirect")
+    except urllib.error.HTTPError as answer:
+        final = answer.headers["Location"]
+    out, err = proc.communicate(input=final + "\n", timeout=60)
+    assert proc.returncode == 0, err
+    assert "signed in as support" in out
+    assert site.stored("gmail", "refresh_token")
+
+
+def test_a_declined_browser_sign_in_stores_nothing(site):
+    add_google_style_mailbox(site)
+    site.idp.browser_user = None
+    proc, url = start_login(site, "gmail")
+    with urllib.request.urlopen(url, timeout=10):
+        pass
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and "access_denied" in err
+    store = site.desk().open_store()
+    try:
+        assert store.tokens.get("gmail") is None
+    finally:
+        store.close()

@@ -15,7 +15,8 @@ USER = "support@example.test"
 
 def oauth_mailbox(server: OAuthTestServer, **extra: str) -> dict:
     return {"name": "m365", "kind": "imap", "host": "127.0.0.1", "username": USER, "auth": "oauth2",
-            "provider": "generic", "client_id": CLIENT_ID, "token_url": server.token_url, **extra}
+            "provider": "generic", "client_id": CLIENT_ID, "token_url": server.token_url,
+            "device_url": server.device_url, **extra}
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ MARGIN = timedelta(minutes=5)  # an access token this close to expiry is refresh
 
 def client_for(oauth: OAuthConfig, *, clock: Clock = system_clock) -> OAuthClient:
     """The OAuth2 client of one configured login (reads the client secret from its source)."""
-    ends = endpoints(oauth.provider, tenant=oauth.tenant, token_url=oauth.token_url,
-                     device_url=oauth.device_url, scope=oauth.scope, service=oauth.service)
+    ends = endpoints(oauth.provider, tenant=oauth.tenant, token_url=oauth.token_url, device_url=oauth.device_url,
+                     scope=oauth.scope, service=oauth.service, auth_url=oauth.auth_url)
     return OAuthClient(ends, client_id=oauth.client_id, client_secret=oauth.client_secret(), clock=clock)
 
 

@@ -175,6 +175,14 @@ class OAuthClient:
         """An app-only access token (RFC 6749 section 4.4)."""
         return self._token({"grant_type": "client_credentials"}, previous_refresh=None)
 
+    def exchange_code(self, code: str, *, redirect_uri: str, verifier: str) -> TokenSet:
+        """Tokens for the code a browser sign-in returned (RFC 6749 section 4.1.3, with PKCE)."""
+        if not code:
+            raise ValueError("code is empty")
+        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
+                "code_verifier": verifier}
+        return self._token(form, previous_refresh=None, extra=(code, verifier))
+
     def start_device(self) -> DeviceCode:
         """Start a device authorization (RFC 8628); show the user its code and address."""
         url = self.endpoints.device_url
@@ -220,7 +228,7 @@ class OAuthClient:
         body = {**form, "client_id": self.client_id}
         if self._secret:
             body["client_secret"] = self._secret
-        if self.endpoints.scope and form["grant_type"] != DEVICE_GRANT:
+        if self.endpoints.scope and form["grant_type"] in ("refresh_token", "client_credentials"):
             body["scope"] = self.endpoints.scope
         secrets = (previous_refresh, *extra)
         data = self._post(self.endpoints.token_url, body, secrets=secrets)

@@ -10,6 +10,7 @@ MICROSOFT_SCOPE = ("offline_access https://outlook.office.com/IMAP.AccessAsUser.
                    "https://outlook.office.com/SMTP.Send")
 MICROSOFT_SERVICE_SCOPE = "https://outlook.office365.com/.default"
 MICROSOFT_SHARED_TENANTS = frozenset({"common", "organizations", "consumers"})
+GOOGLE_AUTH_URL = "https://accounts.google.com/o/oauth2/v2/auth"
 GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
 GOOGLE_DEVICE_URL = "https://oauth2.googleapis.com/device/code"
 GOOGLE_SCOPE = "https://mail.google.com/"
@@ -24,11 +25,12 @@ class Endpoints:
     token_url: str
     device_url: str = ""
     scope: str = ""
+    auth_url: str = ""  # where a browser signs in (the authorization-code flow)
 
 
 def endpoints(provider: str, *, tenant: str = "", token_url: str = "", device_url: str = "",
-              scope: str = "", service: bool = False) -> Endpoints:
-    """A provider's endpoints; explicit ``token_url``/``device_url``/``scope`` win over defaults.
+              scope: str = "", service: bool = False, auth_url: str = "") -> Endpoints:
+    """A provider's endpoints; explicit ``token_url``/``device_url``/``scope``/``auth_url`` win over defaults.
 
     ``service`` (app-only, client credentials) changes only Microsoft's defaults: the
     ``.default`` scope, and the directory's own tenant is required.
@@ -37,9 +39,9 @@ def endpoints(provider: str, *, tenant: str = "", token_url: str = "", device_ur
     if name == "microsoft":
         base = _microsoft_base(tenant, service)
         defaults = Endpoints(f"{base}/token", f"{base}/devicecode",
-                             MICROSOFT_SERVICE_SCOPE if service else MICROSOFT_SCOPE)
+                             MICROSOFT_SERVICE_SCOPE if service else MICROSOFT_SCOPE, f"{base}/authorize")
     elif name == "google":
-        defaults = Endpoints(GOOGLE_TOKEN_URL, GOOGLE_DEVICE_URL, GOOGLE_SCOPE)
+        defaults = Endpoints(GOOGLE_TOKEN_URL, GOOGLE_DEVICE_URL, GOOGLE_SCOPE, GOOGLE_AUTH_URL)
     elif name == "generic":
         if not token_url:
             raise ValueError("provider generic needs a token_url")
@@ -47,7 +49,7 @@ def endpoints(provider: str, *, tenant: str = "", token_url: str = "", device_ur
     else:
         raise ValueError(f"unknown OAuth2 provider {provider!r}; expected one of {PROVIDERS}")
     return Endpoints(token_url or defaults.token_url, device_url or defaults.device_url,
-                     scope or defaults.scope)
+                     scope or defaults.scope, auth_url or defaults.auth_url)
 
 
 def _microsoft_base(tenant: str, service: bool) -> str:

@@ -12,7 +12,7 @@ from maildesk.config.auth import OAuthConfig
 from maildesk.errors import MaildeskError, OAuthError
 
 if TYPE_CHECKING:
-    from maildesk.auth.oauth2 import DeviceCode
+    from maildesk.auth.oauth2 import DeviceCode, OAuthClient, TokenSet
 
 OUTBOUND = "outbound"
 
@@ -38,13 +38,22 @@ def auth() -> None:
     """OAuth2 logins for Microsoft 365, Google and other providers."""
 
 
+SIGN_IN_SECONDS = 600
+PASTE_PORT = 8765  # the redirect address shown with --paste (nothing needs to listen there)
+
+
 @auth.command("login")
 @click.argument("name")
+@click.option("--port", type=click.IntRange(0, 65535), default=0,
+              help="Browser sign-in: the loopback port the browser comes back to (default: any free one).")
+@click.option("--paste", is_flag=True,
+              help="Browser sign-in on another machine: paste the address the browser ended on instead.")
 @click.pass_obj
-def auth_login(state: State, name: str) -> None:
-    """Sign NAME (a mailbox, or "outbound") in: the device-code flow shows a URL and a code to
-    enter there, and waits until you approve; client_credentials gets a token at once. The
-    refresh token is stored encrypted in the database, never in the config file."""
+def auth_login(state: State, name: str, port: int, paste: bool) -> None:
+    """Sign NAME (a mailbox, or "outbound") in. device_code shows a URL and a code to enter
+    there and waits until you approve; authorization_code (Google) shows a sign-in address and
+    waits for the browser to come back to 127.0.0.1; client_credentials gets a token at once.
+    The refresh token is stored encrypted in the database, never in the config file."""
     from maildesk.auth.keeper import client_for, save_login  # cryptography only when signing in
     from maildesk.auth.seal import Sealer
 
@@ -54,6 +63,8 @@ def auth_login(state: State, name: str) -> None:
         client = client_for(oauth, clock=desk.clock)
         if oauth.service:
             tokens = client.client_credentials()
+        elif oauth.grant == "authorization_code":
+            tokens = _browser_sign_in(client, account, port=port, paste=paste)
         else:
             code = client.start_device()
             _show(code, account)
@@ -68,6 +79,33 @@ def auth_login(state: State, name: str) -> None:
     kept = "refresh token stored encrypted" if tokens.refresh_token else "access token stored encrypted"
     click.echo(f"{name}: signed in as {account}; {kept}; access valid until "
                f"{tokens.expires_at.isoformat(timespec='seconds')}")
+
+
+def _browser_sign_in(client: OAuthClient, account: str, *, port: int, paste: bool) -> TokenSet:
+    """The authorization-code flow: the browser comes back to a loopback listener, or its final
+    address is pasted here (``--paste``: the browser runs on another machine)."""
+    from maildesk.auth.browser import LoopbackCatcher, code_from_redirect, start_authorization
+
+    catcher = None if paste else LoopbackCatcher(port)
+    redirect_uri = catcher.redirect_uri if catcher else f"http://127.0.0.1:{port or PASTE_PORT}/"
+    try:
+        started = start_authorization(client.endpoints, client_id=client.client_id, redirect_uri=redirect_uri,
+                                      account=account)
+        click.echo(f"To sign in as {account}, open this address in a browser:\n\n  {started.url}\n")
+        if catcher is None:
+            address = click.prompt("Paste the address the browser ended on (its page may not load)")
+        else:
+            listening = catcher.redirect_uri.rsplit(":", 1)[1].rstrip("/")
+            click.echo(f"Waiting for the browser to come back to {catcher.redirect_uri} (from another machine: "
+                       f"ssh -L {listening}:127.0.0.1:{listening} to this host first, or use --paste) ...")
+            address = catcher.wait(SIGN_IN_SECONDS)
+            if address is None:
+                raise click.ClickException(f"no sign-in came back within {SIGN_IN_SECONDS // 60} minutes")
+    finally:
+        if catcher is not None:
+            catcher.close()
+    code = code_from_redirect(address, state=started.state)
+    return client.exchange_code(code, redirect_uri=started.redirect_uri, verifier=started.verifier)
 
 
 def _show(code: DeviceCode, account: str) -> None:

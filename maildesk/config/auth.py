@@ -9,7 +9,7 @@ from typing import Any
 from maildesk.auth.providers import PROVIDERS
 from maildesk.config.schema import Option, Problems, in_range, one_of, show
 
-GRANTS = ("device_code", "client_credentials")
+GRANTS = ("device_code", "authorization_code", "client_credentials")
 _TENANTS_FOR_USERS = ("", "common", "organizations", "consumers")
 
 # Merged into the [[mailbox]] and [outbound] option tables.
@@ -20,9 +20,10 @@ AUTH_OPTIONS = {
     "client_id": Option(str, ""),
     "client_secret_env": Option(str, ""),
     "client_secret_file": Option(str, ""),
-    "grant": Option(str, "device_code", one_of(*GRANTS)),
+    "grant": Option(str, "", one_of("", *GRANTS)),
     "token_url": Option(str, ""),
     "device_url": Option(str, ""),
+    "auth_url": Option(str, ""),
     "scope": Option(str, ""),
 }
 OAUTH_KEYS = tuple(k for k in AUTH_OPTIONS if k != "auth")
@@ -43,9 +44,12 @@ SERVER_OPTIONS = {
 class OAuthConfig:
     """One OAuth2 client registration: where tokens come from and which flow gets the first one.
 
-    ``device_code``: an admin signs in once with ``maildesk auth login``; the refresh token is
-    kept (encrypted) in the database. ``client_credentials``: the app's own secret gets access
-    tokens directly (Microsoft 365 service access); nothing is stored but the access token.
+    ``device_code`` (Microsoft's default): an admin signs in once with ``maildesk auth login``,
+    entering a code at the provider; ``authorization_code`` (Google's default: its device flow
+    does not grant the mail scope): the same command opens a browser sign-in that comes back to
+    a loopback address. Either way the refresh token is kept (sealed) in the database.
+    ``client_credentials``: the app's own secret gets access tokens directly (Microsoft 365
+    service access); nothing is stored but the access token.
     """
 
     provider: str
@@ -58,6 +62,7 @@ class OAuthConfig:
     token_url: str = ""
     device_url: str = ""
     scope: str = ""
+    auth_url: str = ""
 
     @property
     def service(self) -> bool:
@@ -91,9 +96,15 @@ def read_oauth(raw: Any, values: dict[str, Any], where: str, base: Path, problem
     return OAuthConfig(
         provider=values["provider"] or "generic", client_id=values["client_id"], key=where,
         tenant=values["tenant"], client_secret_env=values["client_secret_env"],
-        client_secret_file=base / secret_file if secret_file else None, grant=values["grant"],
+        client_secret_file=base / secret_file if secret_file else None, grant=_grant(values),
         token_url=values["token_url"], device_url=values["device_url"], scope=values["scope"],
+        auth_url=values["auth_url"],
     )
+
+
+def _grant(values: dict[str, Any]) -> str:
+    """The flow asked for, else the provider's: Google's device flow cannot get the mail scope."""
+    return values["grant"] or ("authorization_code" if values["provider"] == "google" else "device_code")
 
 
 def _check_oauth(v: dict[str, Any], where: str, problems: Problems) -> None:
@@ -116,7 +127,14 @@ def _check_oauth(v: dict[str, Any], where: str, problems: Problems) -> None:
                      "client_secret_env or client_secret_file")
     if v["provider"] == "generic" and not v["token_url"]:
         problems.add(f"{where}.token_url", 'required with provider = "generic"')
-    for key in ("token_url", "device_url"):
+    if v["provider"] == "google" and v["grant"] == "device_code":
+        problems.add(f"{where}.grant", 'Google\'s device flow does not grant the Gmail scope: use "authorization_code" '
+                     "(the default for Google)")
+    if v["provider"] == "generic" and _grant(v) == "authorization_code" and not v["auth_url"]:
+        problems.add(f"{where}.auth_url", 'required with provider = "generic" and grant = "authorization_code"')
+    if v["provider"] == "generic" and _grant(v) == "device_code" and not v["device_url"]:
+        problems.add(f"{where}.device_url", 'required with provider = "generic" and grant = "device_code"')
+    for key in ("token_url", "device_url", "auth_url"):
         url = v[key]
         if url and not url.startswith(("https://", "http://127.0.0.1", "http://localhost", "http://[::1]")):
             problems.add(f"{where}.{key}", f"expected an https:// URL (plain http only on loopback), got {show(url)}")
