@@ -13,7 +13,7 @@ import pytest
 from imapserver import DovecotServer
 
 from maildesk.errors import MailboxError
-from maildesk.mailbox.base import Settlement
+from maildesk.mailbox.base import Reconciliation, Settlement
 from maildesk.mailbox.imap import ImapSource
 from maildesk.mailbox.imapplan import header_message_id, plan_batches
 from maildesk.models import Origin, RawMessage
@@ -498,3 +498,36 @@ def test_dead_connection_during_idle_raises(dovecot: Server, make_source: MakeSo
     assert not thread.is_alive()
     assert isinstance(result.get("error"), MailboxError)
     assert result["elapsed"] < 5
+
+
+# -- reconciliation ----------------------------------------------------------
+
+
+def test_reconcile_counts_waiting_mail_and_names_what_was_looked_past(dovecot: Server,
+                                                                     make_source: MakeSource) -> None:
+    uids = dovecot.append_many("INBOX", [message(n) for n in range(1, 4)])
+    ledger, source = DictLedger(), make_source()
+    drain(source, ledger)
+    assert source.reconcile(ledger) == Reconciliation(on_server=3, waiting=0, uidvalidity=source.uidvalidity)
+    dovecot.append("INBOX", message(4))  # arrived after the last look: waiting, not missing
+    assert source.reconcile(ledger).waiting == 1
+    lost = Origin.imap("support", source.uidvalidity or 0, uids[1])
+    del ledger.receipts[("support", lost.ref)]
+    ledger.message_ids.discard("case2@customer.example")
+    assert source.reconcile(ledger) == Reconciliation(on_server=4, waiting=1, missing=(lost.ref,),
+                                                      uidvalidity=source.uidvalidity)
+
+
+def test_after_a_rescan_mail_known_by_message_id_is_stored_and_checked_once(dovecot: Server,
+                                                                            make_source: MakeSource) -> None:
+    dovecot.append_many("INBOX", [message(n) for n in range(1, 4)])
+    ledger = DictLedger()
+    drain(make_source(), ledger)
+    dovecot.reset_uidvalidity("INBOX")
+    source = make_source()
+    drain(source, ledger)  # the rescan downloads only the highest UID; the others have no receipt
+    header_fetches = len(dovecot.rawlog_commands(r"BODY\.PEEK\[HEADER\.FIELDS \(MESSAGE-ID\)\]"))
+    assert source.reconcile(ledger).missing == ()
+    assert len(dovecot.rawlog_commands(r"BODY\.PEEK\[HEADER\.FIELDS \(MESSAGE-ID\)\]")) == header_fetches + 1
+    assert source.reconcile(ledger).missing == ()
+    assert len(dovecot.rawlog_commands(r"BODY\.PEEK\[HEADER\.FIELDS \(MESSAGE-ID\)\]")) == header_fetches + 1

@@ -78,6 +78,7 @@ class ImapSource:
         self._high_uid: int | None = None  # highest UID seen by the last search
         self._rescan: int | None = None  # UIDVALIDITY whose rescan has not finished
         self._folders: set[str] = set()  # target folders known to exist
+        self._stored_by_id: set[int] = set()  # UIDs without a receipt whose Message-ID is stored
 
     def connect(self) -> None:
         self.close()
@@ -93,7 +94,7 @@ class ImapSource:
             self._drop()
             raise
         self._uidvalidity = int(selected[b"UIDVALIDITY"])
-        self._high_uid, self._folders = None, set()
+        self._high_uid, self._folders, self._stored_by_id = None, set(), set()
         if self.security == "none" and self.host not in ("127.0.0.1", "::1", "localhost"):
             log.warning("%s: password sent without TLS to %s", self.name, self.host)
         log.info("%s: connected to %s:%d, folder %s (UIDVALIDITY %d)",
@@ -256,7 +257,8 @@ class ImapSource:
             known |= ledger.known_refs(self.name, [refs[uid] for uid in chunk])
         unknown = [uid for uid in uids if refs[uid] not in known]
         looked_at = [uid for uid in unknown if uid <= (self._high_uid or 0)]
-        missing = self._unstored(client, ledger, looked_at)
+        missing = self._unstored(client, ledger, [uid for uid in looked_at if uid not in self._stored_by_id])
+        self._stored_by_id.update(set(looked_at) - set(missing))  # after a rescan: not fetched again
         return Reconciliation(on_server=len(uids), waiting=len(unknown) - len(looked_at),
                               missing=tuple(refs[uid] for uid in missing), uidvalidity=self._uidvalidity)
 
