@@ -76,7 +76,7 @@ def gather(desk: Desk, store: Store) -> StatusReport:
     counts = gauges.outbox_counts()
     outbox = {"queued": counts.get("queued", 0) + counts.get("sending", 0), "retrying": gauges.outbox_retrying(),
               "failed": counts.get("failed", 0), "sent": counts.get("sent", 0),
-              "oldest_queued_seconds": gauges.oldest_queued_age(now)}
+              "oldest_queued_seconds": gauges.oldest_queued_age(now), "last_error": gauges.outbox_last_error()}
     timers = {"pending": gauges.timers_pending(), "overdue": gauges.timers_overdue(now - TIMER_GRACE)}
     quarantine = gauges.quarantine_by_kind()
     alive = daemon is not None and now - daemon["heartbeat_at"] <= HEARTBEAT_STALE
@@ -122,11 +122,12 @@ def _judge_mailbox(m: MailboxStatus, now: datetime, daemon_alive: bool) -> list[
 def _judge_outbox(outbox: dict[str, Any]) -> list[Finding]:
     found = []
     oldest = outbox["oldest_queued_seconds"]
+    why = f" (last error: {outbox['last_error']})" if outbox["last_error"] else ""
     if oldest is not None and timedelta(seconds=oldest) > OUTBOX_STUCK:
         found.append(Finding("fail", "outbox", f"{outbox['queued']} notice(s) waiting, the oldest for "
-                             f"{_ago(timedelta(seconds=oldest))}"))
+                             f"{_ago(timedelta(seconds=oldest))}{why}"))
     elif outbox["retrying"]:
-        found.append(Finding("warn", "outbox", f"{outbox['retrying']} notice(s) failed once and are retried"))
+        found.append(Finding("warn", "outbox", f"{outbox['retrying']} notice(s) failed once and are retried{why}"))
     return found or [Finding("ok", "outbox", f"{outbox['queued']} waiting")]
 
 

@@ -201,6 +201,7 @@ def test_outbound_without_a_login_keeps_notices_queued_and_status_says_why(site)
     assert '"queued"' in outbox.output and "auth login" in outbox.output
     status = site.cli("status")
     assert status.exit_code == 1 and "maildesk auth login outbound" in status.output
+    assert "1 notice(s) failed once and are retried (last error:" in status.output
 
 
 def add_google_style_mailbox(site: Site) -> None:

@@ -69,6 +69,12 @@ class Gauges:
         row = self.conn.execute(f"SELECT COUNT(*) FROM outbox WHERE {_UNSENT} AND attempts > 0").fetchone()
         return int(row[0])
 
+    def outbox_last_error(self) -> str:
+        """The error of the most recently retried unsent notice ('' when none failed), on ``outbox_due``."""
+        row = self.conn.execute(f"SELECT last_error FROM outbox WHERE {_UNSENT} AND attempts > 0"
+                                " ORDER BY next_attempt_at DESC LIMIT 1").fetchone()
+        return str(row[0]) if row else ""
+
     def timers_overdue(self, before: datetime) -> int:
         """Unfired SLA timers due before ``before``: nobody is firing them (``sla_timers_due``)."""
         row = self.conn.execute("SELECT COUNT(*) FROM sla_timers WHERE fired_at IS NULL AND due_at < ?",
