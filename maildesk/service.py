@@ -7,7 +7,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager, nullcontext
 from typing import TYPE_CHECKING
 
@@ -17,6 +17,7 @@ from maildesk.config import load_config
 from maildesk.daemon import Backoff, MailboxWorker, OutboxWorker, TimerWorker, prepare_pool
 from maildesk.desk import Desk
 from maildesk.errors import ConfigError, SchemaTooNew, StoreUnavailable
+from maildesk.store import Store
 
 if TYPE_CHECKING:  # prometheus_client is loaded only when [metrics] listen is set
     from maildesk.metrics import Metrics, MetricsServer, Snapshot
@@ -37,12 +38,14 @@ def run_forever(desk: Desk, *, stop: threading.Event | None = None, reload: thre
     stop, reload = stop or threading.Event(), reload or threading.Event()
     in_main = threading.current_thread() is threading.main_thread()
     backoff = Backoff()
-    exporter = Exporter(desk, metrics)
-    with _signals(stop, reload) if in_main else nullcontext(), closing(exporter):
+    exporter, heart = Exporter(desk, metrics), Heartbeat(desk)
+    with _signals(stop, reload) if in_main else nullcontext(), closing(exporter), closing(heart):
         while not stop.is_set():
             try:
                 exporter.follow(desk)
-                serve(desk, stop=stop, reload=reload, outbox_every=outbox_every, metrics=exporter.metrics)
+                heart.desk = desk
+                serve(desk, stop=stop, reload=reload, outbox_every=outbox_every, metrics=exporter.metrics,
+                      heart=heart)
             except SchemaTooNew as exc:
                 log.critical("stopping: %s", exc)
                 raise
@@ -58,7 +61,7 @@ def run_forever(desk: Desk, *, stop: threading.Event | None = None, reload: thre
 
 
 def serve(desk: Desk, *, stop: threading.Event, reload: threading.Event, outbox_every: float,
-          metrics: Metrics | None = None) -> None:
+          metrics: Metrics | None = None, heart: Heartbeat | None = None) -> None:
     """One generation of workers under one config, until ``stop`` or ``reload``."""
     desk.open_store().close()  # create or migrate the database once, before the workers race to
     pool = prepare_pool(desk)  # shared by the mailboxes: it only takes on backlogs
@@ -72,7 +75,7 @@ def serve(desk: Desk, *, stop: threading.Event, reload: threading.Event, outbox_
     for w in workers:
         w.start()
     log.info("serving %d mailbox(es)", len(desk.config.mailboxes))
-    heart = Heartbeat(desk)
+    heart = heart or Heartbeat(desk)
     while any(w.is_alive() for w in workers) and not (stop.is_set() or reload.is_set()):
         heart.beat()
         stop.wait(0.2)
@@ -98,12 +101,20 @@ class Heartbeat:
         if time.monotonic() - self.last < self.every:
             return
         self.last = time.monotonic()
+        self._write(lambda store: store.health.beat("daemon", now=self.desk.clock(), pid=os.getpid(),
+                                                    version=__version__, started_at=self.started))
+
+    def close(self) -> None:
+        """The daemon stops: `status` says so at once instead of waiting for the beat to go stale."""
+        if self.last > 0:
+            self._write(lambda store: store.health.stopped("daemon", now=self.desk.clock()))
+
+    def _write(self, change: Callable[[Store], None]) -> None:
         try:
             store = self.desk.open_store()
             try:
                 with store.atomic():
-                    store.health.beat("daemon", now=self.desk.clock(), pid=os.getpid(), version=__version__,
-                                      started_at=self.started)
+                    change(store)
             finally:
                 store.close()
         except StoreUnavailable as exc:

@@ -67,8 +67,7 @@ def gather(desk: Desk, store: Store) -> StatusReport:
     """Read everything `status` shows from the database and judge it."""
     now, gauges = desk.clock(), store.gauges
     beat = store.health.heartbeat()
-    daemon = None if beat is None else {"pid": beat[0], "version": beat[1], "started_at": beat[2],
-                                        "heartbeat_at": beat[3]}
+    daemon = None if beat is None else asdict(beat)
     health = {h.mailbox: h for h in store.health.all()}
     stored = gauges.stored_by_mailbox()
     mailboxes = tuple(_mailbox(cfg.name, cfg.kind, health.get(cfg.name), stored.get(cfg.name, 0))
@@ -79,7 +78,7 @@ def gather(desk: Desk, store: Store) -> StatusReport:
               "oldest_queued_seconds": gauges.oldest_queued_age(now), "last_error": gauges.outbox_last_error()}
     timers = {"pending": gauges.timers_pending(), "overdue": gauges.timers_overdue(now - TIMER_GRACE)}
     quarantine = gauges.quarantine_by_kind()
-    alive = daemon is not None and now - daemon["heartbeat_at"] <= HEARTBEAT_STALE
+    alive = daemon is not None and not daemon["stopped_at"] and now - daemon["heartbeat_at"] <= HEARTBEAT_STALE
     findings = (*_judge_daemon(daemon, now), *(f for m in mailboxes for f in _judge_mailbox(m, now, alive)),
                 *_judge_outbox(outbox), *_judge_logins(desk, store), *_judge_rest(quarantine, timers))
     return StatusReport(now, daemon, mailboxes, outbox, quarantine, timers, tuple(findings))
@@ -95,6 +94,9 @@ def _mailbox(name: str, kind: str, h: MailboxHealth | None, stored: int) -> Mail
 def _judge_daemon(daemon: dict[str, Any] | None, now: datetime) -> list[Finding]:
     if daemon is None:
         return [Finding("warn", "daemon", "has never run here (fine when `maildesk run --once` runs from cron)")]
+    if daemon["stopped_at"] is not None:
+        return [Finding("fail", "daemon", f"stopped at {daemon['stopped_at'].isoformat(timespec='seconds')} "
+                        f"(pid {daemon['pid']})")]
     age = now - daemon["heartbeat_at"]
     if age > HEARTBEAT_STALE:
         return [Finding("fail", "daemon", f"not running: last seen {_ago(age)} ago (pid {daemon['pid']})")]

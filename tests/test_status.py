@@ -139,3 +139,29 @@ def test_an_oauth_login_nobody_signed_in_yet_is_unhealthy(tmp_path):
     fails = {f.subject: f.detail for f in rep.findings if f.level == "fail"}
     assert fails == {"mailbox gmail": "no OAuth2 login stored: run `maildesk auth login gmail`",
                      "outbound": "no OAuth2 login stored: run `maildesk auth login outbound`"}
+
+
+def test_a_daemon_that_stopped_cleanly_is_unhealthy_at_once(tmp_path):
+    import threading
+    import time
+
+    from maildesk.service import run_forever
+
+    desk = make_desk(tmp_path, mailboxes=[DROP])
+    stop = threading.Event()
+    daemon = threading.Thread(target=run_forever, args=(desk,), kwargs={"stop": stop})
+    daemon.start()
+    store = desk.open_store()
+    try:
+        deadline = time.monotonic() + 20
+        while store.health.heartbeat() is None:
+            assert time.monotonic() < deadline, "no heartbeat"
+            stop.wait(0.02)
+    finally:
+        store.close()
+    assert report(desk).healthy and levels(report(desk))["daemon"] == "ok"
+    stop.set()
+    daemon.join(30)
+    rep = report(desk)
+    assert not rep.healthy
+    assert rep.findings[0].detail.startswith(f"stopped at {desk.clock().isoformat(timespec='seconds')}")

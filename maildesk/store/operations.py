@@ -45,6 +45,17 @@ class MailboxHealth:
     updated_at: datetime
 
 
+@dataclass(frozen=True)
+class DaemonBeat:
+    """The daemon's last sign of life; ``stopped_at`` once it stopped cleanly."""
+
+    pid: int
+    version: str
+    started_at: datetime
+    heartbeat_at: datetime
+    stopped_at: datetime | None = None
+
+
 def _when(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
@@ -122,16 +133,20 @@ class HealthStore:
         self.conn.execute("INSERT INTO service_state (name, pid, version, started_at, heartbeat_at) "
                           "VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET pid = excluded.pid, "
                           "version = excluded.version, started_at = excluded.started_at, "
-                          "heartbeat_at = excluded.heartbeat_at",
+                          "heartbeat_at = excluded.heartbeat_at, stopped_at = NULL",
                           [name, pid, version, started_at.isoformat(), now.isoformat()])
 
-    def heartbeat(self, name: str = "daemon") -> tuple[int, str, datetime, datetime] | None:
-        """(pid, version, started_at, heartbeat_at) of the last daemon, None when none ever ran."""
-        row = self.conn.execute("SELECT pid, version, started_at, heartbeat_at FROM service_state "
+    def stopped(self, name: str, *, now: datetime) -> None:
+        self.conn.execute("UPDATE service_state SET stopped_at = ? WHERE name = ?", [now.isoformat(), name])
+
+    def heartbeat(self, name: str = "daemon") -> DaemonBeat | None:
+        """The last daemon's heartbeat, None when none ever ran here."""
+        row = self.conn.execute("SELECT pid, version, started_at, heartbeat_at, stopped_at FROM service_state "
                                 "WHERE name = ?", [name]).fetchone()
         if row is None:
             return None
-        return int(row[0]), str(row[1]), datetime.fromisoformat(row[2]), datetime.fromisoformat(row[3])
+        return DaemonBeat(int(row[0]), str(row[1]), datetime.fromisoformat(row[2]), datetime.fromisoformat(row[3]),
+                          _when(row[4]))
 
 
 def _column(value: Any) -> Any:

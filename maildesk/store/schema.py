@@ -325,6 +325,7 @@ def operations(db: Database) -> None:
             pid INTEGER,
             version TEXT NOT NULL DEFAULT '',
             started_at TEXT,
-            heartbeat_at TEXT NOT NULL
+            heartbeat_at TEXT NOT NULL,
+            stopped_at TEXT
         )
         """)
