@@ -49,3 +49,42 @@ def message_id_of(data: bytes) -> str:
         if line.lower().startswith(b"message-id:"):
             return line.split(b":", 1)[1].strip().decode()
     raise ValueError("no Message-ID")
+
+
+def make_dsn(recipient: str, original: str | None, *, status: str = "5.1.1", action: str = "failed",
+        n: int = 1) -> bytes:
+    """A Postfix-shaped delivery status notification about one of our notices (``original``: its
+    Message-ID without brackets; None: the report quotes none)."""
+    quoted = f"Message-ID: <{original}>\n" if original else ""
+    text = f"""From: Mail Delivery System <MAILER-DAEMON@mx.customer.example>
+To: support@example.test
+Subject: Undelivered Mail Returned to Sender
+Message-ID: <dsn{n}.{status}@mx.customer.example>
+Auto-Submitted: auto-replied
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="BB"
+
+--BB
+Content-Type: text/plain
+
+I'm sorry to have to inform you that your message could not be delivered.
+
+--BB
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.customer.example
+
+Final-Recipient: rfc822; {recipient}
+Action: {action}
+Status: {status}
+
+--BB
+Content-Type: text/rfc822-headers
+
+From: support@example.test
+To: {recipient}
+Subject: We received your request [#1]
+{quoted}
+--BB--
+"""
+    return text.replace("\n", "\r\n").encode()

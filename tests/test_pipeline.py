@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 
 from desktools import harness
-from mailfactory import make_message, message_id_of
+from mailfactory import make_dsn, make_message, message_id_of
 from maildesk.errors import StoreUnavailable
 from maildesk.pipeline import PIPELINE, Runner
 from maildesk.stage import Context
@@ -103,45 +103,10 @@ def test_same_origin_is_processed_once(h):
     assert h.take(data, ref="7:1").status == "already"
 
 
-BOUNCE_TEMPLATE = """From: Mail Delivery System <MAILER-DAEMON@mx.customer.example>
-To: support@example.test
-Subject: Undelivered Mail Returned to Sender
-Message-ID: <bounce1@mx.customer.example>
-Auto-Submitted: auto-replied
-MIME-Version: 1.0
-Content-Type: multipart/report; report-type=delivery-status; boundary="BB"
-
---BB
-Content-Type: text/plain
-
-I'm sorry to have to inform you that your message could not be delivered.
-
---BB
-Content-Type: message/delivery-status
-
-Reporting-MTA: dns; mx.customer.example
-
-Final-Recipient: rfc822; carol@customer.example
-Action: failed
-Status: 5.1.1
-
---BB
-Content-Type: text/rfc822-headers
-
-From: support@example.test
-To: carol@customer.example
-Subject: [#1] Printer
-Message-ID: {original}
-
---BB--
-"""
-
-
 def test_bounce_never_opens_ticket_and_links_to_original(h):
     first = make_message()
     out1 = h.take(first)
-    bounce = BOUNCE_TEMPLATE.format(original=message_id_of(first)).replace("\n", "\r\n").encode()
-    out = h.take(bounce)
+    out = h.take(make_dsn("carol@customer.example", message_id_of(first).strip("<>")))
     assert out.status == "quarantined" and h.ticket_count() == 1
     entry = h.store.quarantine.get(out.quarantine_id)
     assert entry.kind == "bounce" and entry.ticket_id == out1.ticket_id

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from desktools import harness
+from mailfactory import make_dsn as dsn
 from mailfactory import make_message
 
 TIERS = [{"name": "L1", "agents": ["alice@example.test"]}]
@@ -14,44 +15,6 @@ CUSTOMER = "carol@customer.example"
 @pytest.fixture
 def h(tmp_path):
     return harness(tmp_path, tiers=TIERS, notify={"enabled": True})
-
-
-def dsn(recipient: str, original: str | None, *, status: str = "5.1.1", action: str = "failed",
-        n: int = 1) -> bytes:
-    """A Postfix-shaped delivery status notification about one of our notices."""
-    quoted = f"Message-ID: <{original}>\n" if original else ""
-    text = f"""From: Mail Delivery System <MAILER-DAEMON@mx.customer.example>
-To: support@example.test
-Subject: Undelivered Mail Returned to Sender
-Message-ID: <dsn{n}.{status}@mx.customer.example>
-Auto-Submitted: auto-replied
-MIME-Version: 1.0
-Content-Type: multipart/report; report-type=delivery-status; boundary="BB"
-
---BB
-Content-Type: text/plain
-
-I'm sorry to have to inform you that your message could not be delivered.
-
---BB
-Content-Type: message/delivery-status
-
-Reporting-MTA: dns; mx.customer.example
-
-Final-Recipient: rfc822; {recipient}
-Action: {action}
-Status: {status}
-
---BB
-Content-Type: text/rfc822-headers
-
-From: support@example.test
-To: {recipient}
-Subject: We received your request [#1]
-{quoted}
---BB--
-"""
-    return text.replace("\n", "\r\n").encode()
 
 
 def notices(h, kind: str, to: str) -> list[str]:
