@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+from contextlib import closing
 from email import policy
 
 from desktools import make_desk
@@ -18,19 +19,13 @@ def desk_with(tmp_path, **desk):
 
 
 def outbox(desk) -> list:
-    store = desk.open_store()
-    try:
+    with closing(desk.open_store()) as store:
         return [e for e in store.outbox.list() if e.kind == "admin"]
-    finally:
-        store.close()
 
 
 def message(desk, entry_id: int) -> email.message.EmailMessage:
-    store = desk.open_store()
-    try:
+    with closing(desk.open_store()) as store:
         data = store.db.execute("SELECT data FROM outbox WHERE id = ?", [entry_id]).fetchone()[0]
-    finally:
-        store.close()
     return email.message_from_bytes(data, policy=policy.default)
 
 

@@ -61,19 +61,13 @@ def daemon(desk: Desk) -> Iterator[None]:
 
 
 def health(desk: Desk, name: str):
-    store = desk.open_store()
-    try:
+    with closing(desk.open_store()) as store:
         return store.health.get(name)
-    finally:
-        store.close()
 
 
 def status(desk: Desk):
-    store = desk.open_store()
-    try:
+    with closing(desk.open_store()) as store:
         return gather(desk, store)
-    finally:
-        store.close()
 
 
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -148,11 +142,8 @@ def mime_bomb(n: int, depth: int = 200) -> bytes:
 
 
 def quarantined(desk: Desk, mailbox: str) -> list:
-    store = desk.open_store()
-    try:
+    with closing(desk.open_store()) as store:
         return [q for q in store.quarantine.list() if q.mailbox == mailbox]
-    finally:
-        store.close()
 
 
 def test_reconciliation_reports_mail_on_the_server_that_never_became_a_ticket(tmp_path, dovecot, smtp_server):

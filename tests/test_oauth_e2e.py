@@ -3,6 +3,8 @@ checking every token at a local identity provider: expired, rotated and revoked 
 
 from __future__ import annotations
 
+from contextlib import closing
+
 import subprocess
 import sys
 import threading
@@ -71,20 +73,14 @@ class Site:
 
     def stored(self, name: str, which: str) -> str:
         desk = self.desk()
-        store = desk.open_store()
-        try:
+        with closing(desk.open_store()) as store:
             row = store.tokens.get(name)
-        finally:
-            store.close()
         assert row is not None
         return Sealer(desk.secret).open(name, getattr(row, which))
 
     def health(self, name: str = "m365"):
-        store = self.desk().open_store()
-        try:
+        with closing(self.desk().open_store()) as store:
             return store.health.get(name)
-        finally:
-            store.close()
 
     def received(self, to: str) -> list:
         return [message_from_bytes(r.content, policy=policy.default) for r in self.smtp.received if to in r.rcpt_tos]
@@ -265,8 +261,5 @@ def test_a_declined_browser_sign_in_stores_nothing(site):
         pass
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1 and "access_denied" in err
-    store = site.desk().open_store()
-    try:
+    with closing(site.desk().open_store()) as store:
         assert store.tokens.get("gmail") is None
-    finally:
-        store.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import closing
 from datetime import timedelta
 
 from click.testing import CliRunner
@@ -19,21 +20,15 @@ SECOND = {"name": "sales", "kind": "maildir", "path": "sales"}
 
 
 def report(desk):
-    store = desk.open_store()
-    try:
+    with closing(desk.open_store()) as store:
         return gather(desk, store)
-    finally:
-        store.close()
 
 
 def beat(desk, *, ago: timedelta = timedelta(0)):
-    store = desk.open_store()
-    try:
+    with closing(desk.open_store()) as store:
         with store.atomic():
             store.health.beat("daemon", now=desk.clock() - ago, pid=4242, version="0.1.0",
                               started_at=desk.clock() - ago - timedelta(hours=1))
-    finally:
-        store.close()
 
 
 def levels(rep) -> dict[str, str]:
@@ -151,14 +146,11 @@ def test_a_daemon_that_stopped_cleanly_is_unhealthy_at_once(tmp_path):
     stop = threading.Event()
     daemon = threading.Thread(target=run_forever, args=(desk,), kwargs={"stop": stop})
     daemon.start()
-    store = desk.open_store()
-    try:
+    with closing(desk.open_store()) as store:
         deadline = time.monotonic() + 20
         while store.health.heartbeat() is None:
             assert time.monotonic() < deadline, "no heartbeat"
             stop.wait(0.02)
-    finally:
-        store.close()
     assert report(desk).healthy and levels(report(desk))["daemon"] == "ok"
     stop.set()
     daemon.join(30)

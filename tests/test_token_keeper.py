@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import closing
+
 import pytest
 
 from desktools import make_desk
@@ -36,20 +38,14 @@ def sign_in(desk, server: OAuthTestServer) -> tuple[str, str]:
     access, refresh = server.issue(USER)
     client = client_for(desk.config.mailboxes[0].oauth, clock=desk.clock)
     tokens = client.refresh(refresh)  # one real round trip gives a TokenSet with its expiry
-    store = desk.open_store()
-    try:
+    with closing(desk.open_store()) as store:
         save_login(store, Sealer(desk.secret), "m365", subject=USER, tokens=tokens, clock=desk.clock)
-    finally:
-        store.close()
     return tokens.access_token, tokens.refresh_token or refresh
 
 
 def stored(desk):
-    store = desk.open_store()
-    try:
+    with closing(desk.open_store()) as store:
         return store.tokens.get("m365")
-    finally:
-        store.close()
 
 
 def test_sealed_tokens_open_only_for_their_name_and_secret():
@@ -106,11 +102,8 @@ def test_a_refresh_token_rotated_by_another_process_is_picked_up(desk, oauth_ser
     _, old = sign_in(desk, oauth_server)
     keeper(desk).token(fresh=True)  # "another process" rotated it: `old` is now void at the server
     late = keeper(desk)
-    store = desk.open_store()
-    try:
+    with closing(desk.open_store()) as store:
         assert late._refresh(store, old, retry=True)  # read before the rotation, refused, read again
-    finally:
-        store.close()
 
 
 def test_a_revoked_login_needs_the_admin(desk, oauth_server):
