@@ -69,3 +69,10 @@ def test_a_maildir_has_no_login(tmp_path):
 def test_admins_must_be_addresses(tmp_path):
     found = problems({"desk": {**DESK, "admins": ["ops@example.test", "not an address"]}}, tmp_path)
     assert list(found) == ["desk.admins[1]"]
+
+
+def test_the_desk_itself_cannot_be_an_admin(tmp_path):
+    found = problems({"desk": {**DESK, "admins": ["Support@example.test", "ops@example.test", "ops@example.test"]}},
+                     tmp_path)
+    assert "cannot be an admin (its mail would loop)" in found["desk.admins[0]"]
+    assert "listed twice" in found["desk.admins[2]"]

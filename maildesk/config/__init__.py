@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from maildesk.config.outbound import (
+    address_list,
     NotifyConfig,
     OutboundConfig,
     TierConfig,
@@ -137,9 +138,10 @@ def build(data: dict[str, Any], *, base: Path, source: Path | None) -> Config:
         desk_raw = {}
     d = read_table(desk_raw, "desk", DESK, problems)
     data_dir = base / (d["data_dir"] or "var")
+    admins = address_list(d["admins"], "desk.admins", problems, desk_address=d["address"], role="an admin")
     desk = DeskConfig(d["name"], d["address"] or "", data_dir,
                       base / d["secret_file"] if d["secret_file"] else data_dir / "secret.key",
-                      d["db_busy_timeout_ms"], _admins(d["admins"], problems), d["admin_alert_minutes"])
+                      d["db_busy_timeout_ms"], tuple(admins), d["admin_alert_minutes"])
     boxes = read_mailboxes(data.get("mailbox", []), base, problems)
     names = [b.name for b in boxes]
     limits = Limits(**read_table(data.get("limits", {}), "limits", LIMITS, problems))
@@ -167,17 +169,6 @@ def build(data: dict[str, Any], *, base: Path, source: Path | None) -> Config:
                   outbound=outbound, notify=notify, tiers=tiers, routing=routing, security=SecurityConfig(**sec),
                   tickets=TicketsConfig(**tickets), sla=sla, metrics=metrics,
                   intake_workers=default_workers() if workers == "auto" else workers)
-
-
-def _admins(raw: list[Any], problems: Problems) -> tuple[str, ...]:
-    found = []
-    for i, item in enumerate(raw):
-        problem = f"expected an email address, got {show(item)}" if not isinstance(item, str) else is_address(item)
-        if problem:
-            problems.add(f"desk.admins[{i}]", problem)
-        else:
-            found.append(item.lower())
-    return tuple(found)
 
 
 def default_workers() -> int:

@@ -165,13 +165,15 @@ def read_notify(raw: Any, *, base: Path, problems: Problems) -> NotifyConfig:
                         help_links=tuple(links))
 
 
-def _agents(raw: list[Any], key: str, problems: Problems, *, desk_address: str | None) -> list[str]:
-    """A tier's agent addresses, lower-cased; the desk's own address and repeats are refused."""
+def address_list(raw: list[Any], key: str, problems: Problems, *, desk_address: str | None,
+                 role: str = "an agent") -> list[str]:
+    """People's addresses (a tier's agents, the admins), lower-cased; the desk's own address and
+    repeats are refused."""
     agents: list[str] = []
     for j, agent in enumerate(raw):
         problem = f"expected an email address, got {show(agent)}" if not isinstance(agent, str) else is_address(agent)
         if not problem and agent.lower() == (desk_address or "").lower():
-            problem = f"{show(agent)} is the desk's own address: it cannot be an agent (its mail would loop)"
+            problem = f"{show(agent)} is the desk's own address: it cannot be {role} (its mail would loop)"
         if not problem and agent.lower() in agents:
             problem = f"{show(agent)} is listed twice"
         if problem:
@@ -191,7 +193,7 @@ def read_tiers(raw: Any, problems: Problems, *, desk_address: str | None = None)
     tiers: list[TierConfig] = []
     for i, item in enumerate(raw):
         v = read_table(item, f"tier[{i}]", TIER, problems)
-        agents = _agents(v["agents"], f"tier[{i}].agents", problems, desk_address=desk_address)
+        agents = address_list(v["agents"], f"tier[{i}].agents", problems, desk_address=desk_address)
         if v["name"] in {t.name for t in tiers}:
             problems.add(f"tier[{i}].name", f"duplicate tier name {show(v['name'])}")
         elif v["name"]:
