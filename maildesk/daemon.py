@@ -149,6 +149,8 @@ def send_outbox(desk: Desk, store: Store, metrics: Metrics | None = None) -> boo
     if desk.config.outbound is None:
         return True
     try:
+        if not store.outbox.due(desk.clock(), limit=1):
+            return True  # the usual case every few seconds: no password file read, no token keeper made
         counts = flush(desk, store, open_transport(desk), metrics=metrics)
     except (ConfigError, StoreUnavailable) as exc:
         log.error("outbox: %s", exc)

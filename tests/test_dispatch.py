@@ -93,3 +93,16 @@ def test_without_the_private_ca_the_relay_is_not_trusted(tmp_path, make_smtp_ser
     queue(h, 1)
     assert flush(h.desk, h.store, open_transport(h.desk)) == {"postponed": 1}
     assert "certificate" in h.store.outbox.list()[0].last_error.lower() and server.received == []
+
+
+def test_an_empty_outbox_opens_no_transport(tmp_path):
+    """The outbox thread looks every few seconds: with nothing due it reads no password file and
+    makes no token keeper; a broken login only shows once there is something to send."""
+    from maildesk.daemon import send_outbox
+
+    h = harness(tmp_path, outbound={"kind": "smtp", "host": "127.0.0.1", "username": "notify",
+                                    "password_file": "missing.pw"})
+    assert send_outbox(h.desk, h.store)
+    queue(h, 1)
+    assert not send_outbox(h.desk, h.store)  # now the missing password file is reported
+    assert statuses(h) == ["queued"]
