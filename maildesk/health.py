@@ -11,6 +11,7 @@ from maildesk.errors import AuthFailed, MaildeskError, StoreUnavailable
 from maildesk.mailbox.base import Reconciliation
 from maildesk.notify.admin import queue_admin_notice
 from maildesk.store import Store
+from maildesk.store.operations import MailboxHealth
 
 log = logging.getLogger("maildesk.health")
 
@@ -52,9 +53,7 @@ class MailboxMonitor:
         if not every_minutes:
             return False
         try:
-            if self._store is None:
-                self._store = self.desk.open_store()
-            health = self._store.health.get(self.mailbox)
+            health = self._opened().health.get(self.mailbox)
         except StoreUnavailable:
             return False
         last = health.reconciled_at if health is not None else None
@@ -107,21 +106,24 @@ class MailboxMonitor:
         if self.on_change:
             self.on_change(self.mailbox, False)
 
-    def _should_alert(self, before: object, kind: str, since: datetime, now: datetime) -> bool:
+    def _should_alert(self, before: MailboxHealth | None, kind: str, since: datetime, now: datetime) -> bool:
         if kind != "auth" and now - since < FAIL_GRACE:
             return False
-        alerted = getattr(before, "alerted", "")
-        alerted_at = getattr(before, "alerted_at", None)
-        every = timedelta(minutes=self.desk.config.desk.admin_alert_minutes)
-        return alerted != kind or alerted_at is None or now - alerted_at >= every
+        if before is None or before.alerted != kind or before.alerted_at is None:
+            return True
+        return now - before.alerted_at >= timedelta(minutes=self.desk.config.desk.admin_alert_minutes)
+
+    def _opened(self) -> Store:
+        if self._store is None:
+            self._store = self.desk.open_store()
+        return self._store
 
     def _write(self, action: Callable[..., None], *args: object) -> None:
         """Run one health update in its own transaction; health is never worth failing intake over."""
         try:
-            if self._store is None:
-                self._store = self.desk.open_store()
-            with self._store.atomic():
-                action(self._store, self.desk.clock(), *args)
+            store = self._opened()
+            with store.atomic():
+                action(store, self.desk.clock(), *args)
         except (StoreUnavailable, MaildeskError) as exc:
             log.warning("%s: health not recorded: %s", self.mailbox, exc)
             self.close()
