@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from maildesk.cli.output import echo
 from maildesk.cli.state import State, fail_config
 from maildesk.config import DEFAULT_FILE, build, parse_toml, starter_text
 from maildesk.errors import ConfigError
@@ -25,14 +26,14 @@ def init(directory: Path, force: bool) -> None:
     text = starter_text()
     config = build(parse_toml(text, where="starter"), base=directory.resolve(), source=target)
     target.write_text(text, encoding="utf-8")
-    click.echo(f"wrote {target}")
+    echo(f"wrote {target}")
     secret = config.desk.secret_file
     if secret.exists():
-        click.echo(f"kept existing secret {secret}")
+        echo(f"kept existing secret {secret}")
     else:
         write_secret(secret)
-        click.echo(f"wrote {secret} (mode 0600; keep it private and backed up)")
-    click.echo(f"next: edit {target}, then `maildesk --config {target} check-config`")
+        echo(f"wrote {secret} (mode 0600; keep it private and backed up)")
+    echo(f"next: edit {target}, then `maildesk --config {target} check-config`")
 
 
 @click.command("check-config")
@@ -61,8 +62,8 @@ def check_config(state: State) -> None:
         fail_config(ConfigError(key, problem, more=tuple(more)))
     for i, tier in enumerate(config.tiers):
         if config.notify.enabled and not tier.agents:
-            click.echo(f"warning: tier[{i}].agents: tier {tier.name} has no agents, so nobody gets its alerts",
+            echo(f"warning: tier[{i}].agents: tier {tier.name} has no agents, so nobody gets its alerts",
                        err=True)
     where = config.source or "embedded default"
-    click.echo(f"ok: {where}: desk {config.desk.address}, {len(config.mailboxes)} mailbox(es), "
+    echo(f"ok: {where}: desk {config.desk.address}, {len(config.mailboxes)} mailbox(es), "
                f"data in {config.desk.data_dir}")

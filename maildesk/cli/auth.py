@@ -6,6 +6,7 @@ import click
 
 from typing import TYPE_CHECKING
 
+from maildesk.cli.output import echo
 from maildesk.cli.state import State
 from maildesk.config import Config
 from maildesk.config.auth import OAuthConfig
@@ -77,7 +78,7 @@ def auth_login(state: State, name: str, port: int, paste: bool) -> None:
     finally:
         store.close()
     kept = "refresh token stored encrypted" if tokens.refresh_token else "access token stored encrypted"
-    click.echo(f"{name}: signed in as {account}; {kept}; access valid until "
+    echo(f"{name}: signed in as {account}; {kept}; access valid until "
                f"{tokens.expires_at.isoformat(timespec='seconds')}")
 
 
@@ -91,12 +92,12 @@ def _browser_sign_in(client: OAuthClient, account: str, *, port: int, paste: boo
     try:
         started = start_authorization(client.endpoints, client_id=client.client_id, redirect_uri=redirect_uri,
                                       account=account)
-        click.echo(f"To sign in as {account}, open this address in a browser:\n\n  {started.url}\n")
+        echo(f"To sign in as {account}, open this address in a browser:\n\n  {started.url}\n")
         if catcher is None:
             address = click.prompt("Paste the address the browser ended on (its page may not load)")
         else:
             listening = catcher.redirect_uri.rsplit(":", 1)[1].rstrip("/")
-            click.echo(f"Waiting for the browser to come back to {catcher.redirect_uri} (from another machine: "
+            echo(f"Waiting for the browser to come back to {catcher.redirect_uri} (from another machine: "
                        f"ssh -L {listening}:127.0.0.1:{listening} to this host first, or use --paste) ...")
             address = catcher.wait(SIGN_IN_SECONDS)
             if address is None:
@@ -109,9 +110,9 @@ def _browser_sign_in(client: OAuthClient, account: str, *, port: int, paste: boo
 
 
 def _show(code: DeviceCode, account: str) -> None:
-    click.echo(f"To sign in as {account}, open {code.verification_uri_complete or code.verification_uri}")
-    click.echo(f"and enter the code {code.user_code} (valid until {code.expires_at.isoformat(timespec='seconds')}).")
-    click.echo("Waiting for the sign-in ...")
+    echo(f"To sign in as {account}, open {code.verification_uri_complete or code.verification_uri}")
+    echo(f"and enter the code {code.user_code} (valid until {code.expires_at.isoformat(timespec='seconds')}).")
+    echo("Waiting for the sign-in ...")
 
 
 @auth.command("list")
@@ -121,11 +122,11 @@ def auth_list(state: State) -> None:
     with state.store() as store:
         rows = [store.tokens.get(name) for name in store.tokens.names()]
     if not rows:
-        click.echo("no OAuth2 logins stored")
+        echo("no OAuth2 logins stored")
     for row in rows:
         if row is not None:
             expires = row.expires_at.isoformat(timespec="seconds") if row.expires_at else "-"
-            click.echo(f"{row.name}: {row.subject}, refresh token {'kept' if row.refresh_token else 'none'}, "
+            echo(f"{row.name}: {row.subject}, refresh token {'kept' if row.refresh_token else 'none'}, "
                        f"access until {expires}, rotated {row.rotations} time(s), updated "
                        f"{row.updated_at.isoformat(timespec='seconds')}")
 
@@ -140,4 +141,4 @@ def auth_logout(state: State, name: str) -> None:
             gone = store.tokens.forget(name)
     if not gone:
         raise click.ClickException(f"no stored login {name!r}")
-    click.echo(f"{name}: stored tokens removed")
+    echo(f"{name}: stored tokens removed")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from maildesk.cli.output import echo
 from maildesk.cli.state import State
 from maildesk.errors import MaildeskError
 from maildesk.store import DB_NAME
@@ -25,6 +26,6 @@ def backup(state: State, file: Path, force: bool, pages: int) -> None:
         report = copy_database(config.desk.data_dir / DB_NAME, file, pages=pages, force=force)
     except MaildeskError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"wrote {report.path}: {report.size} bytes, {report.tickets} tickets, {report.messages} messages")
-    click.echo(f"keep {config.desk.secret_file} with it: stored OAuth2 tokens cannot be decrypted without it",
+    echo(f"wrote {report.path}: {report.size} bytes, {report.tickets} tickets, {report.messages} messages")
+    echo(f"keep {config.desk.secret_file} with it: stored OAuth2 tokens cannot be decrypted without it",
                err=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from maildesk.cli.output import echo, json_text
 from maildesk.cli.state import State
 from maildesk.store.kb import STATUSES, Article
 
@@ -35,7 +35,7 @@ def kb_list(state: State, status: str | None, as_json: bool) -> None:
     """List articles with their status and source ticket."""
     with state.store() as store:
         articles = store.kb.list(status=status)
-    click.echo(json.dumps([asdict(a) for a in articles], indent=2) if as_json else _table(articles))
+    echo(json_text([asdict(a) for a in articles], indent=2) if as_json else _table(articles))
 
 
 @kb.command("search")
@@ -46,7 +46,7 @@ def kb_search(state: State, words: tuple[str, ...], as_json: bool) -> None:
     """Articles matching any of the words, best first (all statuses)."""
     with state.store() as store:
         articles = store.kb.search(" ".join(words))
-    click.echo(json.dumps([asdict(a) for a in articles], indent=2) if as_json else _table(articles))
+    echo(json_text([asdict(a) for a in articles], indent=2) if as_json else _table(articles))
 
 
 @kb.command("show")
@@ -55,14 +55,14 @@ def kb_search(state: State, words: tuple[str, ...], as_json: bool) -> None:
 def kb_show(state: State, article_id: int) -> None:
     """One article in full, as Markdown."""
     with state.store() as store:
-        click.echo(markdown(store.kb.get(article_id)))
+        echo(markdown(store.kb.get(article_id)))
 
 
 def _set(state: State, article_id: int, status: str) -> None:
     with state.store() as store:
         with store.atomic():
             store.kb.set_status(article_id, status, now=datetime.now(timezone.utc))
-    click.echo(f"article {article_id} is {status}")
+    echo(f"article {article_id} is {status}")
 
 
 @kb.command("publish")
@@ -92,7 +92,7 @@ def kb_export(state: State, directory: Path, status: str | None) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for article in articles:
         (directory / file_name(article)).write_text(markdown(article), encoding="utf-8")
-    click.echo(f"{len(articles)} article(s) written to {directory}")
+    echo(f"{len(articles)} article(s) written to {directory}")
 
 
 def file_name(article: Article) -> str:

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 import click
 
+from maildesk.cli.output import echo
 from maildesk.cli.state import State
 from maildesk.clock import ManualClock
 from maildesk.daemon import run_once
@@ -75,10 +76,10 @@ def deliver(state: State, mailbox: str) -> None:
         finally:
             store.close()
     except (StoreUnavailable, ConfigError) as exc:
-        click.echo(f"maildesk deliver: message not stored, try again later: {exc}", err=True)
+        echo(f"maildesk deliver: message not stored, try again later: {exc}", err=True)
         raise SystemExit(EX_TEMPFAIL) from exc
     except Exception as exc:  # the MTA keeps the message and retries
         log.exception("deliver failed")
-        click.echo(f"maildesk deliver: message not stored, try again later: {exc}", err=True)
+        echo(f"maildesk deliver: message not stored, try again later: {exc}", err=True)
         raise SystemExit(EX_TEMPFAIL) from exc
-    click.echo(f"{outcome.status}" + (f" ticket {outcome.ticket_id}" if outcome.ticket_id else ""))
+    echo(f"{outcome.status}" + (f" ticket {outcome.ticket_id}" if outcome.ticket_id else ""))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 
 import click
 
 from maildesk.cli import render
+from maildesk.cli.output import echo, json_text
 from maildesk.cli.state import State
 
 
@@ -26,9 +26,9 @@ def outbox_list(state: State, as_json: bool, status: str | None, limit: int) -> 
     with state.store() as store:
         entries = [e.__dict__ for e in store.outbox.list(status=status, limit=limit)]
     if as_json:
-        click.echo(json.dumps(entries, indent=2))
+        echo(json_text(entries, indent=2))
     else:
-        click.echo(render.outbox_table(entries))
+        echo(render.outbox_table(entries))
 
 
 @outbox.command("retry")
@@ -41,4 +41,4 @@ def outbox_retry(state: State, entry_id: int) -> None:
             ok = store.outbox.retry(entry_id, now=datetime.now(timezone.utc))
     if not ok:
         raise click.ClickException(f"no unsent notice {entry_id}")
-    click.echo(f"notice {entry_id} is due now")
+    echo(f"notice {entry_id} is due now")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 
 import click
 
 from maildesk.cli import render
+from maildesk.cli.output import echo, json_text
 from maildesk.cli.state import State
 from maildesk.errors import NotFound
 from maildesk.models import Origin, RawMessage
@@ -18,7 +18,7 @@ from maildesk.store import views
 
 
 def _json(value: object) -> None:
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+    echo(json_text(value))
 
 
 @click.group()
@@ -36,7 +36,7 @@ def tickets_list(state: State, as_json: bool, status: str | None, tier: str | No
     """List tickets, most recently active first."""
     with state.store() as store:
         rows = views.list_tickets(store.db, status=status, tier=tier, limit=limit)
-    _json(rows) if as_json else click.echo(render.ticket_table(rows))
+    _json(rows) if as_json else echo(render.ticket_table(rows))
 
 
 @tickets.command("show")
@@ -49,7 +49,7 @@ def tickets_show(state: State, ticket_id: int, as_json: bool) -> None:
     with state.store() as store:
         ticket = views.show_ticket(store.db, ticket_id)
         ticket["sla"] = clock_report(Context(desk, store), ticket_id)
-    _json(ticket) if as_json else click.echo(render.ticket_detail(ticket))
+    _json(ticket) if as_json else echo(render.ticket_detail(ticket))
 
 
 @click.command()
@@ -61,7 +61,7 @@ def export(state: State) -> None:
         ctx = Context(desk, store)
         for ticket in views.iter_tickets(store.db):
             ticket["sla"] = clock_report(ctx, ticket["id"])
-            click.echo(json.dumps(ticket, ensure_ascii=False, separators=(",", ":")))
+            echo(json_text(ticket, indent=None, separators=(",", ":")))
 
 
 @click.group()
@@ -77,7 +77,7 @@ def quarantine_list(state: State, as_json: bool, show_all: bool) -> None:
     """List quarantined messages with their reasons."""
     with state.store() as store:
         entries = [e.__dict__ for e in store.quarantine.list(status=None if show_all else "held")]
-    _json(entries) if as_json else click.echo(render.quarantine_table(entries))
+    _json(entries) if as_json else echo(render.quarantine_table(entries))
 
 
 @quarantine.command("retry")
@@ -103,7 +103,7 @@ def quarantine_retry(state: State, entry_id: int) -> None:
     finally:
         store.close()
     if outcome.status == "quarantined":
-        click.echo(f"still quarantined: {outcome.reason}")
+        echo(f"still quarantined: {outcome.reason}")
         raise SystemExit(1)
     where = f"ticket {outcome.ticket_id}" if outcome.ticket_id else f"message {outcome.message_pk}"
-    click.echo(f"released: {outcome.status} ({where})")
+    echo(f"released: {outcome.status} ({where})")

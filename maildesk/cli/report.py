@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 import click
 
 from maildesk.cli.mail import parse_now
+from maildesk.cli.output import echo, json_text
 from maildesk.cli.state import State
 from maildesk.config.sla import CLOCKS
 from maildesk.report.html import page
@@ -52,7 +52,7 @@ def report(state: State, since: str | None, until: str | None, now: str | None, 
     if html_file is not None:
         title = f"{config.desk.name}: tickets created {start:%Y-%m-%d} to {end:%Y-%m-%d}"
         html_file.write_text(page(facts, kpi, title=title), encoding="utf-8")
-    click.echo(json.dumps(kpi, indent=2) if as_json else text(kpi))
+    echo(json_text(kpi, indent=2) if as_json else text(kpi))
 
 
 def _time(seconds: float | None) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import click
 
 from maildesk.cli import render
+from maildesk.cli.output import echo, json_text
 from maildesk.cli.state import State
 from maildesk.errors import Quarantine
 from maildesk.intake.limits import check_raw, check_tree
@@ -45,7 +45,7 @@ def queue(state: State, tier: str | None, as_json: bool) -> None:
     for ticket in tickets:
         ticket["age_seconds"] = int((now - datetime.fromisoformat(ticket["created_at"])).total_seconds())
         queues[ticket["tier"]].append(ticket)
-    click.echo(json.dumps(queues, indent=2) if as_json else render.queues(queues))
+    echo(json_text(queues, indent=2) if as_json else render.queues(queues))
 
 
 @click.group()
@@ -74,6 +74,6 @@ def rules_test(state: State, eml: Path, mailbox: str | None, as_json: bool) -> N
         trace = [{"rule": t.name, "matched": t.matched, "skipped": t.skipped,
                   "conditions": [{"key": c.key, "held": c.held, "why": c.why} for c in t.conditions]}
                  for t in decision.trace]
-        click.echo(json.dumps({"decision": decision.explain(), "rules": trace}, indent=2))
+        echo(json_text({"decision": decision.explain(), "rules": trace}, indent=2))
     else:
-        click.echo(render.rule_trace(decision))
+        echo(render.rule_trace(decision))

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 import click
 
+from maildesk.cli.output import echo
 from maildesk.clock import Clock, system_clock
 from maildesk.config import Config, load_config
 from maildesk.desk import Desk
@@ -60,5 +61,5 @@ class State:
 def fail_config(exc: ConfigError) -> None:
     """Print every config problem with its key path and exit 2."""
     for key, problem in exc.problems:
-        click.echo(f"config error: {key}: {problem}" if key else f"config error: {problem}", err=True)
+        echo(f"config error: {key}: {problem}" if key else f"config error: {problem}", err=True)
     raise SystemExit(EXIT_CONFIG)

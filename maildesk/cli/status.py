@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 
 import click
 
+from maildesk.cli.output import echo, json_text
 from maildesk.cli.state import State
 from maildesk.status import gather, render_text
 
@@ -24,6 +24,6 @@ def status(state: State, as_json: bool) -> None:
         report = gather(desk, store)
     finally:
         store.close()
-    click.echo(json.dumps(report.as_json(), indent=2) if as_json else render_text(report))
+    echo(json_text(report.as_json(), indent=2) if as_json else render_text(report))
     if not report.healthy:
         raise SystemExit(EXIT_UNHEALTHY)
