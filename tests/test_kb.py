@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from desktools import harness
 from mailfactory import make_message
 from maildesk.cli import cli
+from maildesk.cli.kb import markdown
 from maildesk.store.kb import match_query
 
 TIERS = [{"name": "L1", "agents": ["alice@example.test"]}]
@@ -89,3 +90,38 @@ def test_kb_commands(tmp_path):
     assert run("export", str(tmp_path / "out")).exit_code == 0
     assert (tmp_path / "out" / f"kb-{article}-reset-a-locked-account.md").read_text().startswith("# Reset")
     assert run("retire", str(article)).exit_code == 0 and run("show", "999").exit_code == 1
+
+
+def test_markdown_of_an_article_from_mail_carries_no_html_or_script_links(h, tmp_path):
+    first = h.take(make_message(subject="Login page", body="It shows <img src=x onerror=alert(1)> and "
+                                "[help](javascript:alert(2))\n[ref]: javascript:alert(3)\n"))
+    h.take(make_message(sender="Alice <alice@example.test>", to=alert_address(h, first.ticket_id), subject="Re: x",
+                        body="#resolve cleared the cache <script>steal()</script> & [docs]( JavaScript:x())\n"
+                             "#kb Login <script>alert(document.cookie)</script>\n"))
+    (article,) = h.store.kb.list()
+    assert "<script>" in article.title  # the store keeps what was written
+    text = markdown(article)
+    for raw in ("<script", "<img", "](javascript:", "]( JavaScript:", "\n[ref]: javascript"):
+        assert raw not in text, raw
+    assert "# Login &lt;script&gt;alert(document.cookie)&lt;/script&gt;\n" in text
+    assert "cleared the cache &lt;script&gt;steal()&lt;/script&gt; &amp;" in text
+    assert "\\[ref]: javascript:alert(3)" in text and "[help]\\(javascript:alert(2))" in text
+
+
+def test_kb_export_writes_the_escaped_markdown(tmp_path):
+    runner = CliRunner()
+    assert runner.invoke(cli, ["init", str(tmp_path)]).exit_code == 0
+    config = tmp_path / "maildesk.toml"
+    from maildesk.config import load_config
+    from maildesk.desk import Desk
+    desk = Desk.load(load_config(config))
+    store = desk.open_store()
+    with store.atomic():
+        article = store.kb.add(title="<img src=x onerror=alert(1)>", symptoms="", resolution="<b>bold</b>",
+                               tags=[], source_ticket=None, author="alice@example.test", now=desk.clock())
+    store.close()
+    run = lambda *args: runner.invoke(cli, ["--config", str(config), "kb", *args])  # noqa: E731
+    assert "&lt;img src=x onerror=alert(1)&gt;" in run("show", str(article)).output
+    assert run("export", str(tmp_path / "out")).exit_code == 0
+    (written,) = (tmp_path / "out").iterdir()
+    assert "<img" not in written.read_text() and "&lt;b&gt;bold&lt;/b&gt;" in written.read_text()

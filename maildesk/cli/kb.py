@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -101,8 +102,22 @@ def file_name(article: Article) -> str:
     return f"kb-{article.id}-{slug}.md"
 
 
+#: A Markdown link, image or link definition whose target runs script: escaped so no link is made.
+_SCHEME = r"(?=(?:javascript|vbscript|data)\s*:)"
+_SCRIPT_LINK = re.compile(r"\]\(\s*" + _SCHEME, re.IGNORECASE)
+_SCRIPT_DEFINITION = re.compile(r"^( {0,3})\[(?=[^\]\n]*\]:\s*" + _SCHEME + ")", re.IGNORECASE | re.MULTILINE)
+
+
+def md_text(text: str, *, one_line: bool = False) -> str:
+    """Text from mail made safe inside Markdown: HTML written as text, no script links, a title on one line."""
+    text = _SCRIPT_LINK.sub("]\\(", html.escape(text, quote=False))
+    text = _SCRIPT_DEFINITION.sub(r"\1\\[", text)
+    return " ".join(text.split()) if one_line else text
+
+
 def markdown(article: Article) -> str:
+    """The article as Markdown; every field that came from mail is escaped (``md_text``)."""
     meta = [f"status: {article.status}", f"source ticket: #{article.source_ticket}" if article.source_ticket else "",
-            f"tags: {article.tags}" if article.tags else "", f"updated: {article.updated_at[:10]}"]
-    return (f"# {article.title}\n\n" + "  \n".join(m for m in meta if m) + "\n\n## Symptoms\n\n"
-            f"{article.symptoms or '(not recorded)'}\n\n## Resolution\n\n{article.resolution}\n")
+            f"tags: {md_text(article.tags, one_line=True)}" if article.tags else "", f"updated: {article.updated_at[:10]}"]
+    return (f"# {md_text(article.title, one_line=True)}\n\n" + "  \n".join(m for m in meta if m) + "\n\n## Symptoms\n\n"
+            f"{md_text(article.symptoms) or '(not recorded)'}\n\n## Resolution\n\n{md_text(article.resolution)}\n")
