@@ -15,6 +15,7 @@ from maildesk.errors import Quarantine
 from maildesk.intake.html import html_to_text
 from maildesk.intake.limits import Limits, check_raw, check_tree
 from maildesk.intake.parse import parse_bytes, read_message
+from maildesk.intake.sniff import not_mail
 
 DEFAULT_CORPUS = Path("/work/shared/corpus/mime-odd")
 NOT_MAIL = ("source", "license", "licence", "readme", "copying", "notice")
@@ -41,6 +42,8 @@ def score_one(path: Path, limits: Limits, score: Score) -> None:
     started = time.perf_counter()
     try:
         data = path.read_bytes()
+        if why := not_mail(data):
+            raise Quarantine(f"not an email: {why}", kind="not-mail")
         check_raw(data, limits)
         msg = parse_bytes(data)
         check_tree(msg, limits)

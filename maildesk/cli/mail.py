@@ -15,10 +15,12 @@ from maildesk.daemon import run_once
 from maildesk.service import run_forever
 from maildesk.desk import Desk
 from maildesk.errors import ConfigError, SchemaTooNew, StoreUnavailable
+from maildesk.intake.sniff import not_mail
 from maildesk.models import Origin, RawMessage
 from maildesk.pipeline import Runner, raw_hash
 from maildesk.stage import Context
 
+EX_DATAERR = 65  # sysexits.h: the input was not a message; the MTA bounces it
 EX_TEMPFAIL = 75
 log = logging.getLogger("maildesk.intake")
 
@@ -64,8 +66,11 @@ def run(state: State, once: bool, now: str | None) -> None:
               help="Name to record as the message's mailbox.")
 @click.pass_obj
 def deliver(state: State, mailbox: str) -> None:
-    """Take one message on standard input (for an MTA pipe). Exit 75 if it could not be stored."""
+    """Take one message on standard input (for an MTA pipe). Exit 75 if it could not be stored, 65 if empty."""
     data = sys.stdin.buffer.read()
+    if not data.strip():  # nothing to keep: say so, so the MTA bounces it instead of counting it delivered
+        echo(f"maildesk deliver: not a message: {not_mail(data)}", err=True)
+        raise SystemExit(EX_DATAERR)
     try:
         desk = Desk.load(state.config_or_raise())
         store = desk.open_store()

@@ -6,9 +6,9 @@ Routing's steps run between these groups (see ``maildesk.pipeline.PIPELINE``).
 
 from __future__ import annotations
 
-from maildesk.intake.steps import CheckLimits, Classify, Dedupe, Parse, Record, Screen, Thread
+from maildesk.intake.steps import CheckLimits, Classify, Dedupe, Parse, Record, Screen, Sniff, Thread
 
-INTAKE_PREPARE = (CheckLimits(), Parse(), Classify())  # pure: may run in worker processes
+INTAKE_PREPARE = (Sniff(), CheckLimits(), Parse(), Classify())  # pure: may run in worker processes
 INTAKE_STEPS = (Dedupe(), Thread(), Screen())  # in the message's transaction
 RECORD_STEPS = (Record(),)  # the store: the message on its (maybe new) ticket
 

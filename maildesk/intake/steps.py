@@ -10,6 +10,7 @@ from maildesk.intake.classify import classify
 from maildesk.intake.limits import check_raw, check_tree
 from maildesk.intake.parse import parse_bytes, read_message
 from maildesk.intake.rating import parse_rating
+from maildesk.intake.sniff import not_mail
 from maildesk.intake.reply import extract_new_text
 from maildesk.intake.thread import decide
 from maildesk.models import Address, ParsedMessage, StoredAttachment, ThreadDecision
@@ -22,6 +23,18 @@ log = logging.getLogger("maildesk.intake")
 NEW_STATUS = "new"
 BOUNCE_WINDOW = timedelta(days=7)  # a report naming no message may be about notices this recent
 UNROUTED_TIER = "L1"
+
+
+class Sniff:
+    """What is not an email at all (empty, a binary file) is held, never made a ticket."""
+
+    name = "sniff"
+    pure = True
+
+    def process(self, work: Work, ctx: Context) -> Work:
+        if why := not_mail(work.raw.data):
+            raise Quarantine(f"not an email: {why}", kind="not-mail")
+        return work
 
 
 class CheckLimits:
