@@ -38,6 +38,7 @@ class Work:
     ticket_id: int | None = None
     message_pk: int | None = None
     new_ticket: bool = False
+    stranger: bool = False  # the sender takes no part in the ticket (maildesk.intake.people): never answered
     changed: bool = False  # an agent's commands or a customer's reply changed the ticket (timers re-plan)
     failure: Failure | None = None
 

@@ -203,7 +203,8 @@ def test_commands_without_the_right_token_and_sender_change_nothing(e2e, attack)
         e2e.send(answer(alert, "mallory@evil.example", ATTACK))
         why_to = None
     assert e2e.state(ticket) == before
-    assert e2e.security_events(ticket) == 1
+    # the ignored commands, and (for a third party) a stranger's mail on the ticket
+    assert e2e.security_events(ticket) == (2 if why_to is None else 1)
     assert len(e2e.got(DANA)) == told
     assert len(e2e.show(ticket)["messages"]) == 3  # kept on the ticket, as a customer's message
     new = [message_from_bytes(r.content, policy=policy.default) for r in e2e.smtp.received[sent:]]

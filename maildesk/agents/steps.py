@@ -26,8 +26,8 @@ class CustomerReply:
 
     def process(self, work: Work, ctx: Context) -> Work:
         c, sender = work.classification, work.need_parsed().sender
-        if work.new_ticket or work.ticket_id is None or c is None or c.automatic or sender is None:
-            return work
+        if work.new_ticket or work.ticket_id is None or c is None or c.automatic or sender is None or work.stranger:
+            return work  # a stranger's mail neither wakes nor rates the ticket
         if sender.addr in agents_of(ctx):
             return work
         state = ctx.store.work.state(work.ticket_id)

@@ -35,7 +35,8 @@ def ticket_detail(t: dict[str, Any]) -> str:
         if e["kind"] == "routed":
             lines.append("  routed by: " + _routing_reasons(e["detail"]))
     for m in t["messages"]:
-        lines += ["", f"--- message {m['id']} {m['direction']} from {m['sender'] or '?'} at {m['date'] or m['created_at']}",
+        who = f"{m['sender'] or '?'}" + (" (stranger)" if m.get("sender_role") == "stranger" else "")
+        lines += ["", f"--- message {m['id']} {m['direction']} from {who} at {m['date'] or m['created_at']}",
                   f"    subject: {m['subject']}",
                   f"    threaded by: {m['thread_reason']} {m['thread_detail']}".rstrip(),
                   f"    kind: {m['kind']}" + (f" ({'; '.join(m['kind_reasons'])})" if m["kind_reasons"] else "")]

@@ -9,6 +9,7 @@ from maildesk.errors import Duplicate, Quarantine
 from maildesk.intake.classify import classify
 from maildesk.intake.limits import check_raw, check_tree
 from maildesk.intake.parse import parse_bytes, read_message
+from maildesk.intake.people import STRANGER, People, people_of
 from maildesk.intake.rating import parse_rating
 from maildesk.intake.sniff import not_mail
 from maildesk.intake.reply import extract_new_text
@@ -171,7 +172,11 @@ def _bounce_reason(work: Work) -> str:
 
 
 class Record:
-    """Store the message: a new ticket if threading found none, participants, refs, attachments."""
+    """Store the message: a new ticket if threading found none, participants, refs, attachments.
+
+    A stranger's mail (neither a participant nor an agent) is kept on the ticket, marked as such,
+    and named in a security event; it adds nobody, so its sender never hears from the ticket.
+    """
 
     name = "record"
     pure = False
@@ -186,20 +191,41 @@ class Record:
                                        requester=parsed.sender.addr if parsed.sender else None,
                                        tier=UNROUTED_TIER, status=NEW_STATUS, priority="normal",
                                        mailbox=work.raw.origin.mailbox, now=now)
+        people = _people(work, ctx, ticket_id, new)
         stored = tuple(save_attachment(ctx.desk.data_dir, a) for a in parsed.attachments)
-        pk = tickets.add_message(_new_message(work, parsed, ticket_id, stored, now))
-        requester, others = _people(parsed, ctx.desk.address)
-        tickets.add_participants(ticket_id, requester, role="requester" if new else "cc", now=now)
-        tickets.add_participants(ticket_id, others, role="cc", now=now)
+        pk = tickets.add_message(_new_message(work, parsed, ticket_id, stored, now, people.standing))
+        tickets.add_participants(ticket_id, people.add_requester, role="requester", now=now)
+        tickets.add_participants(ticket_id, people.add_cc, role="cc", now=now)
+        if people.standing == STRANGER:
+            _stranger_event(work, ctx, ticket_id, pk)
         if new and work.thread is not None and work.thread.follows is not None:
             ctx.store.work.link(ticket_id, work.thread.follows, kind="follow-up", at=now)
             ctx.store.work.event(ticket_id, actor="system", kind="follow-up", at=now, new=str(work.thread.follows),
                                  detail={"follows": work.thread.follows})
-        return work.but(ticket_id=ticket_id, message_pk=pk, new_ticket=new)
+        return work.but(ticket_id=ticket_id, message_pk=pk, new_ticket=new, stranger=people.standing == STRANGER)
+
+
+def _people(work: Work, ctx: Context, ticket_id: int, new: bool) -> People:
+    thread = work.thread
+    agents = frozenset(a.lower() for tier in ctx.desk.config.tiers for a in tier.agents)
+    return people_of(work.need_parsed(), new_ticket=new, agents=agents, desk_address=ctx.desk.address,
+                     role_of=lambda addr: ctx.store.tickets.participant_role(ticket_id, addr),
+                     by_customer_token=thread is not None and thread.reason == "token" and thread.role == "c")
+
+
+def _stranger_event(work: Work, ctx: Context, ticket_id: int, message_pk: int) -> None:
+    sender, thread = work.need_parsed().sender, work.thread
+    who = sender.addr if sender else "unknown sender"
+    how = f"{thread.reason} {thread.detail}".strip() if thread else "?"
+    ctx.store.work.event(ticket_id, actor=who, kind="security", at=ctx.desk.clock(),
+                         detail={"stranger": who, "message": message_pk, "threaded_by": how,
+                                 "why": "not a participant of the ticket: stored, nobody added, nothing sent back"})
+    log.warning("ticket %s: mail from %s, who takes no part in it (threaded by %s): kept, not answered",
+                ticket_id, who, how)
 
 
 def _new_message(work: Work, parsed: ParsedMessage, ticket_id: int, stored: tuple[StoredAttachment, ...],
-                 now: datetime) -> NewMessage:
+                 now: datetime, standing: str) -> NewMessage:
     c, t = work.classification, work.thread
     assert c is not None and t is not None
     return NewMessage(
@@ -207,18 +233,5 @@ def _new_message(work: Work, parsed: ParsedMessage, ticket_id: int, stored: tupl
         sender=parsed.sender, recipients=parsed.recipients, date=parsed.date, subject=parsed.subject,
         body_text=parsed.body_text, new_text=work.new_text, kind=c.kind, kind_reasons=c.reasons,
         thread_reason=t.reason, thread_detail=t.detail, mailbox=work.raw.origin.mailbox, created_at=now,
-        raw=work.raw.data, refs=parsed.in_reply_to + parsed.references, attachments=stored,
+        raw=work.raw.data, refs=parsed.in_reply_to + parsed.references, attachments=stored, sender_role=standing,
     )
-
-
-def _people(parsed: ParsedMessage, desk_address: str) -> tuple[list[Address], list[Address]]:
-    """The sender, and everyone else on To/Cc who is not the desk itself."""
-    desk_local, _, desk_domain = desk_address.lower().partition("@")
-
-    def is_desk(a: Address) -> bool:
-        local, _, domain = a.addr.lower().rpartition("@")
-        return domain == desk_domain and (local == desk_local or local.startswith(desk_local + "+"))
-
-    sender = [parsed.sender] if parsed.sender and not is_desk(parsed.sender) else []
-    others = [a for a in parsed.to + parsed.cc if not is_desk(a) and a not in sender]
-    return sender, others

@@ -329,3 +329,9 @@ def operations(db: Database) -> None:
             stopped_at TEXT
         )
         """)
+
+
+@migrations(name="0010_message_sender_role")
+def message_sender_role(db: Database) -> None:
+    """How each message's sender stood to its ticket: requester, cc, agent or stranger."""
+    _run(db, "ALTER TABLE messages ADD COLUMN sender_role TEXT NOT NULL DEFAULT ''")

@@ -35,6 +35,7 @@ class NewMessage:
     raw: bytes = b""  # the untouched message, kept beside the row
     refs: tuple[str, ...] = ()  # In-Reply-To and References of this message
     attachments: tuple[StoredAttachment, ...] = ()
+    sender_role: str = ""  # requester, cc, agent or stranger (maildesk.intake.people); "" for our own mail
 
 
 class TicketStore:
@@ -129,6 +130,14 @@ class TicketStore:
             ticket_id = int(row[0])
         return ticket_id
 
+    def participant_role(self, ticket_id: int, address: str) -> str | None:
+        """``requester`` or ``cc`` for someone taking part in the ticket (any letter case), else None."""
+        row = self.conn.execute(
+            "SELECT role FROM participants WHERE ticket_id = ? AND lower(address) = lower(?)"
+            " ORDER BY role = 'requester' DESC LIMIT 1", [ticket_id, address]
+        ).fetchone()
+        return None if row is None else str(row[0])
+
     def is_participant(self, ticket_id: int, address: str) -> bool:
         row = self.conn.execute(
             "SELECT 1 FROM participants WHERE ticket_id = ? AND address = ?", [ticket_id, address]
@@ -161,12 +170,12 @@ class TicketStore:
         cur = self.conn.execute(
             "INSERT INTO messages (ticket_id, message_id, raw_hash, direction, sender, sender_name, recipients,"
             " date, subject, body_text, new_text, kind, kind_reasons, thread_reason, thread_detail, mailbox,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " created_at, sender_role) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [m.ticket_id, m.message_id, m.raw_hash, m.direction, m.sender.addr if m.sender else None,
              m.sender.name if m.sender else "", json.dumps(list(m.recipients)),
              m.date.isoformat() if m.date else None, m.subject, m.body_text, m.new_text, m.kind,
              json.dumps(list(m.kind_reasons)), m.thread_reason, m.thread_detail, m.mailbox,
-             m.created_at.isoformat()],
+             m.created_at.isoformat(), m.sender_role],
         )
         pk = int(cur.lastrowid or 0)
         self.conn.execute("INSERT INTO message_raw (message_pk, data) VALUES (?, ?)", [pk, m.raw])

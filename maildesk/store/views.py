@@ -14,7 +14,7 @@ _TICKET_COLUMNS = ("id", "subject", "requester", "status", "tier", "priority", "
                    "created_at", "updated_at", "message_count")
 _MESSAGE_COLUMNS = ("id", "message_id", "direction", "sender", "sender_name", "recipients", "date", "subject",
                     "body_text", "new_text", "kind", "kind_reasons", "thread_reason", "thread_detail", "mailbox",
-                    "created_at")
+                    "created_at", "sender_role")
 
 
 def _rows(db: Database, sql: str, args: list[Any], columns: tuple[str, ...]) -> list[dict[str, Any]]:
