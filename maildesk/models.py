@@ -153,6 +153,7 @@ class ThreadDecision:
     detail: str = ""
     role: str = ""  # threaded by a reply token: the role it was issued to ("c" customers, "a..." one agent)
     follows: int | None = None  # a new ticket that continues this closed (or long resolved) one
+    joins: tuple[int, ...] = ()  # tickets opened by replies to this message that arrived before it
 
 
 @dataclass(frozen=True)

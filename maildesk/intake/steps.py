@@ -198,6 +198,8 @@ class Record:
         tickets.add_participants(ticket_id, people.add_cc, role="cc", now=now)
         if people.standing == STRANGER:
             _stranger_event(work, ctx, ticket_id, pk)
+        if work.thread is not None and not new:
+            _join_waiting(ctx, ticket_id, work.thread.joins)
         if new and work.thread is not None and work.thread.follows is not None:
             ctx.store.work.link(ticket_id, work.thread.follows, kind="follow-up", at=now)
             ctx.store.work.event(ticket_id, actor="system", kind="follow-up", at=now, new=str(work.thread.follows),
@@ -211,6 +213,22 @@ def _people(work: Work, ctx: Context, ticket_id: int, new: bool) -> People:
     return people_of(work.need_parsed(), new_ticket=new, agents=agents, desk_address=ctx.desk.address,
                      role_of=lambda addr: ctx.store.tickets.participant_role(ticket_id, addr),
                      by_customer_token=thread is not None and thread.reason == "token" and thread.role == "c")
+
+
+def _join_waiting(ctx: Context, ticket_id: int, joins: tuple[int, ...]) -> None:
+    """Replies that arrived before this message opened tickets of their own: nobody has worked
+    them, so their mail joins this ticket's thread, their senders as strangers unless they take part."""
+    now = ctx.desk.clock()
+    for other in joins:
+        if not ctx.store.work.joinable(other):
+            continue
+        strangers = ctx.store.work.join_thread(other, ticket_id, at=now)
+        log.info("ticket %s: the mail of ticket %s answers this thread and joins it", ticket_id, other)
+        if strangers:
+            ctx.store.work.event(ticket_id, actor="system", kind="security", at=now,
+                                 detail={"strangers": strangers, "joined_from": other,
+                                         "why": "not participants of the ticket: their mail is kept, nothing is sent"
+                                                " back to them"})
 
 
 def _stranger_event(work: Work, ctx: Context, ticket_id: int, message_pk: int) -> None:

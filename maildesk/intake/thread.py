@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Protocol
 
 from maildesk.models import ParsedMessage, ThreadDecision
@@ -22,6 +23,8 @@ class ThreadIndex(Protocol):
     def tickets_for_refs(self, refs: Sequence[str]) -> dict[str, int]: ...
 
     def is_participant(self, ticket_id: int, address: str) -> bool: ...
+
+    def tickets_waiting_for(self, message_id: str) -> list[int]: ...
 
 
 def by_token(msg: ParsedMessage, *, secret: bytes, desk_address: str, index: ThreadIndex) -> ThreadDecision | None:
@@ -58,11 +61,24 @@ def by_subject_tag(msg: ParsedMessage, *, index: ThreadIndex) -> ThreadDecision 
     return None
 
 
+def waiting(msg: ParsedMessage, ticket_id: int | None, *, index: ThreadIndex) -> tuple[int, ...]:
+    """Other tickets that replies to this message opened because they arrived before it.
+
+    Threads that a late parent ties together become one, as a mail reader shows them; whether a
+    ticket may still be joined (nobody has worked it) is the store's to say.
+    """
+    if ticket_id is None or not msg.message_id:
+        return ()
+    return tuple(t for t in dict.fromkeys(index.tickets_waiting_for(msg.message_id)) if t != ticket_id)
+
+
 def decide(msg: ParsedMessage, *, secret: bytes, desk_address: str, index: ThreadIndex) -> ThreadDecision:
     """The first rule that finds a ticket wins; otherwise the message starts a new one."""
-    return (
+    decision = (
         by_token(msg, secret=secret, desk_address=desk_address, index=index)
         or by_references(msg, index=index)
         or by_subject_tag(msg, index=index)
         or ThreadDecision(None, "new")
     )
+    joins = waiting(msg, decision.ticket_id, index=index)
+    return replace(decision, joins=joins) if joins else decision

@@ -69,6 +69,12 @@ class TicketStore:
             found.setdefault(ref, ticket_id)
         return found
 
+    def tickets_waiting_for(self, message_id: str) -> list[int]:
+        """Tickets whose mail names this Message-ID as a parent, not as one of their own."""
+        rows = self.conn.execute("SELECT DISTINCT ticket_id FROM message_refs WHERE ref = ? AND own = 0"
+                                 " ORDER BY ticket_id", [message_id])
+        return [int(r[0]) for r in rows]
+
     def summary(self, ticket_id: int) -> dict[str, object]:
         """The fields notices show about a ticket."""
         keys = ("id", "subject", "status", "tier", "priority", "requester", "assignee", "created_at")

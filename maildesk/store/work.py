@@ -115,6 +115,45 @@ class WorkStore:
         self.event(into, actor=actor, kind="merged", at=at, new=str(ticket_id), detail={"from": ticket_id})
         self.event(ticket_id, actor=actor, kind="merged", at=at, new=str(into), detail={"into": into})
 
+    def joinable(self, ticket_id: int) -> bool:
+        """Nobody has worked the ticket yet: open, unowned, not merged or linked by an agent (only other
+        early replies joined it), no agent's mail, no reply sent."""
+        row = self.conn.execute(
+            "SELECT 1 FROM tickets t WHERE t.id = ? AND t.status NOT IN ('resolved', 'closed')"
+            " AND t.assignee IS NULL"
+            " AND NOT EXISTS (SELECT 1 FROM ticket_links l WHERE l.ticket_id = t.id"
+            "  OR (l.other_id = t.id AND l.kind != 'merged'))"
+            " AND NOT EXISTS (SELECT 1 FROM events e WHERE e.ticket_id = t.id AND e.kind = 'merged')"
+            " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.ticket_id = t.id AND m.sender_role = 'agent')"
+            " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.ticket_id = t.id AND o.kind = 'relay')",
+            [ticket_id]).fetchone()
+        return row is not None
+
+    def join_thread(self, ticket_id: int, into: int, *, at: datetime) -> list[str]:
+        """Move an unworked ticket's mail into the thread it answers; its people are not carried over.
+
+        Senders who take no part in ``into`` are marked strangers there (returned), so they hear
+        nothing from it; the emptied ticket is closed, its timers dropped, its tokens lead to ``into``.
+        """
+        strangers = [str(r[0]) for r in self.conn.execute(
+            "SELECT DISTINCT sender FROM messages WHERE ticket_id = ? AND sender IS NOT NULL"
+            " AND lower(sender) NOT IN (SELECT lower(address) FROM participants WHERE ticket_id = ?)",
+            [ticket_id, into])]
+        self.conn.execute("UPDATE messages SET sender_role = 'stranger' WHERE ticket_id = ? AND sender IS NOT NULL"
+                          " AND lower(sender) NOT IN (SELECT lower(address) FROM participants WHERE ticket_id = ?)",
+                          [ticket_id, into])
+        for table in ("messages", "message_refs"):
+            self.conn.execute(f"UPDATE {table} SET ticket_id = ? WHERE ticket_id = ?", [into, ticket_id])
+        self.conn.execute("UPDATE tickets SET message_count = (SELECT COUNT(*) FROM messages WHERE ticket_id = ?),"
+                          " updated_at = ? WHERE id = ?", [into, at.isoformat(), into])
+        self.conn.execute("UPDATE tickets SET message_count = 0 WHERE id = ?", [ticket_id])
+        self.conn.execute("DELETE FROM sla_timers WHERE ticket_id = ? AND fired_at IS NULL", [ticket_id])
+        self.link(ticket_id, into, kind="merged", at=at)
+        self.set_status(ticket_id, "closed", actor="system", at=at, reason=f"its mail joined #{into}")
+        self.event(into, actor="system", kind="thread-joined", at=at, new=str(ticket_id), detail={"from": ticket_id})
+        self.event(ticket_id, actor="system", kind="thread-joined", at=at, new=str(into), detail={"into": into})
+        return strangers
+
     def set_requester(self, ticket_id: int, address: str, *, actor: str, at: datetime) -> None:
         """The ticket is for ``address``; whoever was its requester stays as a participant in copy."""
         old = self.conn.execute("SELECT requester FROM tickets WHERE id = ?", [ticket_id]).fetchone()[0]
