@@ -80,3 +80,33 @@ def test_a_strangers_mail_does_not_wake_a_pending_ticket(e2e):
     assert e2e.state(ticket)[0] == "pending"
     e2e.send(answer(e2e.got(DANA, "relay")[0], DANA, "It is a LaserJet 4.\n"))
     assert e2e.state(ticket)[0] == "open"
+
+
+def test_a_late_parent_joins_the_early_replys_ticket_without_making_its_sender_a_listener(e2e):
+    first = make_message(sender=f"Dana <{DANA}>", subject="Scanner jams", cc=COLLEAGUE, body="Page 2 jams.\n")
+    e2e.send(first)
+    (ack,) = e2e.got(DANA, "acknowledgement")
+    ticket = int(ack["X-Maildesk-Ticket"])
+    middle = make_message(sender=f"Colin <{COLLEAGUE}>", subject="Re: Scanner jams", in_reply_to=message_id_of(first),
+                          body="Here too.\n")
+    # Mallory's answer to Colin's mail is delivered before it: it opens a ticket of its own
+    e2e.send(make_message(sender=f"Mallory <{MALLORY}>", subject="Re: Scanner jams",
+                          in_reply_to=message_id_of(middle), body="Keep me posted.\n"))
+    (early,) = e2e.got(MALLORY, "acknowledgement")
+    orphan = int(early["X-Maildesk-Ticket"])
+    assert orphan != ticket
+    e2e.send(middle)
+    senders = [(m["sender"], m["sender_role"]) for m in e2e.show(ticket)["messages"]]
+    assert sorted(senders) == sorted([(DANA, "requester"), (COLLEAGUE, "cc"), (MALLORY, "stranger")])
+    assert participants(e2e, ticket) == {DANA: "requester", COLLEAGUE: "cc"}
+    assert e2e.show(orphan)["status"] == "closed" and e2e.show(orphan)["messages"] == []
+    joined = [e["detail"] for e in e2e.show(ticket)["events"] if e["detail"].get("joined_from") == orphan]
+    assert joined == [{"strangers": [MALLORY], "joined_from": orphan, "why": joined[0]["why"]}]
+
+    (alert,) = [a for a in e2e.got(ALICE, "alert") if a["X-Maildesk-Ticket"] == str(ticket)]
+    e2e.send(answer(alert, ALICE, "#take\n\nDana, Colin: try the other tray.\n"))
+    assert "other tray" in text(e2e.got(DANA, "relay")[0]) and e2e.got(COLLEAGUE, "relay")
+    # her own ticket's reply address now leads to the joined ticket, where she is still nobody
+    e2e.send(make_message(sender=f"Mallory <{MALLORY}>", to=reply_to(early), subject="Re: x", body="And me?\n"))
+    assert [m["sender_role"] for m in e2e.show(ticket)["messages"] if m["sender"] == MALLORY] == ["stranger"] * 2
+    assert [n["X-Maildesk-Ticket"] for n in e2e.got(MALLORY)] == [str(orphan)]  # the early ack, nothing since

@@ -14,7 +14,7 @@ from maildesk.intake.rating import parse_rating
 from maildesk.intake.sniff import not_mail
 from maildesk.intake.reply import extract_new_text
 from maildesk.intake.thread import decide
-from maildesk.models import Address, ParsedMessage, StoredAttachment, ThreadDecision
+from maildesk.models import ParsedMessage, StoredAttachment, ThreadDecision
 from maildesk.stage import Context, Work
 from maildesk.store.files import save_attachment
 from maildesk.store.tickets import NewMessage
