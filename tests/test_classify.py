@@ -209,6 +209,22 @@ def test_senders_in_every_shape(sender: bytes, kind: str, reason: str | None) ->
     assert (result.reasons[0] if result.reasons else None) == reason
 
 
+@pytest.mark.parametrize(("sender", "ours"), [
+    (b"support+12-c-9f8e7d6c5b4a@example.com", True),  # a customer reply token
+    (b'"Desk" <Support+3-a1b2c3d4e5-0a1b2c3d@Example.COM>', True),  # an agent's token, any letter case
+    (b"support+anything@example.com", True),
+    (b"noreply@example.com", True),  # the notices' own From
+    (b"supportive@example.com", False),
+    (b"support@example.com.evil.example", False),
+    (b"support+12-c-9f8e@other.example", False),
+    (b"carol+support@example.com", False),
+])
+def test_every_plus_address_of_the_desk_is_the_desk(sender: bytes, ours: bool) -> None:
+    own = frozenset({"support@example.com", "noreply@example.com"})
+    result = classify(parse(b"From: " + sender + b"\nSubject: hi\n\nhello\n"), loop_id="", own_addresses=own)
+    assert (result.kind == "loop") is ours, sender
+
+
 def test_own_address_matches_whatever_the_from_shape() -> None:
     own = frozenset({"peggy@example.com"})
     for sender in (b"peggy@example.com", b"<Peggy@Example.com>", b'"Peggy P." <peggy@example.com>'):

@@ -144,6 +144,20 @@ def test_our_own_mail_coming_back_is_held(h):
     assert h.ticket_count() == 0
 
 
+@pytest.mark.parametrize("role", ["c", "a1b2c3d4e5"])
+def test_mail_from_any_of_the_desks_tokened_addresses_opens_nothing_and_is_not_answered(tmp_path, role):
+    h = harness(tmp_path, outbound={"from": "Example Support <noreply@example.test>"})
+    first = h.take(make_message())
+    queued = h.store.db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+    for sender in (reply_address(h.desk.address, make_token(h.desk.secret, first.ticket_id, role)),
+                   "noreply@example.test", "support+whatever@example.test"):
+        out = h.take(make_message(sender=f"Example Support <{sender}>", subject="Re: your request"))
+        assert out.status == "quarantined" and h.store.quarantine.get(out.quarantine_id).kind == "loop", sender
+        assert "our own address" in h.store.quarantine.get(out.quarantine_id).reason
+    assert h.ticket_count() == 1
+    assert h.store.db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == queued  # no acknowledgement
+
+
 class Exploding:
     name = "explode"
     pure = False

@@ -9,6 +9,7 @@ from functools import cached_property
 
 from maildesk.intake.bounce import parse_bounce, ses_notification
 from maildesk.intake.mailview import MailView, content_param
+from maildesk.intake.people import is_desk_address
 from maildesk.models import LOOP_HEADER, BounceReport, Classification, MailKind
 
 logger = logging.getLogger("maildesk.intake")
@@ -120,14 +121,15 @@ class _View(MailView):
 
 
 def _loop_reasons(view: _View, loop_id: str, own: frozenset[str]) -> tuple[list[str], list[str]]:
-    """Reasons that make this our own mail come back, and notes that do not."""
+    """Reasons that make this our own mail come back, and notes that do not. Any plus-address of
+    one of our own addresses is ours too: the reply tokens and agents' personal addresses."""
     loops, notes = [], []
     for value in view.headers(LOOP_HEADER):
         if loop_id and value.strip() == loop_id.strip():
             loops.append(f"{LOOP_HEADER} is ours")
         else:
             notes.append(f"{LOOP_HEADER} from elsewhere: {value.strip()[:60]}")
-    if view.sender and view.sender.lower() in {a.lower() for a in own}:
+    if view.sender and any(is_desk_address(view.sender, address) for address in own):
         loops.append("sender is our own address")
     return loops, notes
 

@@ -64,8 +64,14 @@ class Classify:
 
     def process(self, work: Work, ctx: Context) -> Work:
         assert work.email is not None
-        own = frozenset({ctx.desk.address.lower()})
-        return work.but(classification=classify(work.email, loop_id=ctx.desk.loop_id, own_addresses=own))
+        return work.but(classification=classify(work.email, loop_id=ctx.desk.loop_id,
+                                                 own_addresses=own_addresses(ctx)))
+
+
+def own_addresses(ctx: Context) -> frozenset[str]:
+    """The desk's address and its notices' From; their plus-addresses (reply tokens) are ours too."""
+    outbound = ctx.desk.config.outbound
+    return frozenset({ctx.desk.address.lower(), *([outbound.sender.addr.lower()] if outbound else [])})
 
 
 class Dedupe:
@@ -130,7 +136,7 @@ class Screen:
         c = work.classification
         assert c is not None
         if c.kind == "loop":
-            raise Quarantine("our own message came back (X-Maildesk-Loop)", kind="loop", ticket_id=work.ticket_id)
+            raise Quarantine(f"our own mail came back ({'; '.join(c.reasons)})", kind="loop", ticket_id=work.ticket_id)
         if c.kind in ("bounce", "feedback"):
             raise Quarantine(_bounce_reason(work), kind=c.kind, ticket_id=_reported_ticket(work, ctx),
                              undeliverable=_undeliverable(work, ctx))
