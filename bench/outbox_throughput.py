@@ -32,7 +32,7 @@ from smtpserver import SmtpTestServer  # noqa: E402
 from maildesk.config import build  # noqa: E402
 from maildesk.desk import Desk  # noqa: E402
 from maildesk.models import Origin, RawMessage  # noqa: E402
-from maildesk.notify.delivery import Delivery, DeliveryResult  # noqa: E402
+from maildesk.notify.delivery import Delivery, DeliveryResult, OnResult, ignore  # noqa: E402
 from maildesk.notify.dispatch import BURST, Transport, flush, open_transport  # noqa: E402
 from maildesk.notify.smtp import SmtpSender  # noqa: E402
 from maildesk.pipeline import Runner, raw_hash  # noqa: E402
@@ -46,8 +46,8 @@ class OnePerMessage:
     def __init__(self, sender: SmtpSender) -> None:
         self.sender = sender
 
-    def send(self, deliveries: list[Delivery]) -> list[DeliveryResult]:
-        return [result for d in deliveries for result in self.sender.send([d])]
+    def send(self, deliveries: list[Delivery], on_result: OnResult = ignore) -> list[DeliveryResult]:
+        return [result for d in deliveries for result in self.sender.send([d], on_result)]
 
 
 def load_desk(site: Path, port: int, security: str) -> Desk:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import logging
 import ssl
 from collections.abc import Callable
@@ -265,8 +267,26 @@ def test_maildir_sender_writes_one_file_per_delivery_with_the_exact_bytes(tmp_pa
     assert len(files) == 3 and not any((maildir / "tmp").iterdir())
     assert sorted(f.read_bytes() for f in files) == sorted(d.data for d in burst)
     assert (maildir / "cur").is_dir()
-    MaildirSender(maildir).send([delivery(1)])
+    MaildirSender(maildir).send([delivery(4)])
     assert len(list((maildir / "new").iterdir())) == 4
+
+
+def test_a_resumed_delivery_already_written_is_not_written_again(tmp_path: Path) -> None:
+    """After a crash between writing a file and recording it, the retry finds it, in new or (read) in cur."""
+    maildir = tmp_path / "outbox"
+    sender = MaildirSender(maildir)
+    sender.send([delivery(1), delivery(2)])
+    first = maildir / "new" / MaildirSender.file_name(delivery(1))
+    first.rename(maildir / "cur" / (first.name + ":2,S"))  # a reader took it
+    (maildir / "tmp" / MaildirSender.file_name(delivery(3))).write_bytes(b"half")  # cut off mid-write
+    seen = []
+    again = [replace(delivery(k), resumed=True) for k in (1, 2, 3)]
+    results = sender.send(again, seen.append)
+    assert statuses(results) == ["sent"] * 3 and seen == results
+    assert [r.detail.startswith("already in") for r in results] == [True, True, False]
+    assert len(list((maildir / "new").iterdir())) == 2 and len(list((maildir / "cur").iterdir())) == 1
+    assert not any((maildir / "tmp").iterdir())
+    assert (maildir / "new" / MaildirSender.file_name(delivery(3))).read_bytes() == delivery(3).data
 
 
 def test_maildir_sender_reports_an_unusable_maildir_as_temporary(tmp_path: Path) -> None:
@@ -275,3 +295,12 @@ def test_maildir_sender_reports_an_unusable_maildir_as_temporary(tmp_path: Path)
     results = MaildirSender(blocker).send([delivery(1), delivery(2)])
     assert statuses(results) == ["temporary", "temporary"]
     assert "cannot create Maildir" in results[0].detail
+
+
+def test_each_result_is_reported_as_soon_as_the_server_has_answered(smtp_server: SmtpTestServer) -> None:
+    received_when_told: list[tuple[int, int]] = []
+    results = sender_for(smtp_server).send(
+        [delivery(1), delivery(2), delivery(3)],
+        lambda r: received_when_told.append((r.key, len(smtp_server.received))))
+    assert statuses(results) == ["sent"] * 3
+    assert received_when_told == [(1, 1), (2, 2), (3, 3)]  # before the next message was even begun

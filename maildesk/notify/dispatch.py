@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Protocol
 from maildesk.auth import for_login
 from maildesk.desk import Desk
 from maildesk.notify.maildir_out import MaildirSender
-from maildesk.notify.delivery import Delivery, DeliveryResult
+from maildesk.notify.delivery import Delivery, DeliveryResult, OnResult
 from maildesk.notify.smtp import SmtpSender, SmtpSettings
 from maildesk.store import Store
+from maildesk.store.outbox import OutboxEntry
 
 if TYPE_CHECKING:
     from maildesk.metrics import Metrics
@@ -22,7 +23,7 @@ BURST = 50  # notices per connection
 
 
 class Transport(Protocol):
-    def send(self, deliveries: list[Delivery]) -> list[DeliveryResult]: ...
+    def send(self, deliveries: list[Delivery], on_result: OnResult = ...) -> list[DeliveryResult]: ...
 
 
 def open_transport(desk: Desk) -> Transport:
@@ -41,22 +42,34 @@ def open_transport(desk: Desk) -> Transport:
 def flush(desk: Desk, store: Store, transport: Transport, *, metrics: Metrics | None = None) -> Counter[str]:
     """Send everything due now; returns how many were sent, postponed and failed."""
     counts: Counter[str] = Counter()
-    while True:
-        now = desk.clock()
-        due = store.outbox.due(now, limit=BURST)
-        if not due:
-            return counts
+    while due := store.outbox.due(desk.clock(), limit=BURST):
+        _burst(desk, store, transport, due, counts, metrics)
+    return counts
+
+
+def _burst(desk: Desk, store: Store, transport: Transport, due: list[tuple[OutboxEntry, bytes]],
+           counts: Counter[str], metrics: Metrics | None) -> None:
+    """One burst over the transport; each outcome is committed on its own the moment it is known,
+    so a crash mid-burst resends at most the notice in flight (and the Maildir not even that)."""
+    with store.atomic():
+        store.outbox.mark_sending([entry.id for entry, _ in due])
+    kinds = {entry.id: entry.kind for entry, _ in due}
+    recorded: set[int] = set()
+
+    def settle(key: int, result: DeliveryResult | None) -> None:
         with store.atomic():
-            store.outbox.mark_sending([entry.id for entry, _ in due])
-        deliveries = [Delivery(key=e.id, envelope_from=e.envelope_from, recipients=(e.recipient,), data=data,
-                               smtputf8=e.smtputf8) for e, data in due]
-        results = {r.key: r for r in transport.send(deliveries)}
-        with store.atomic():
-            for entry, _ in due:
-                outcome = _record(store, entry.id, results.get(entry.id), desk)
-                counts[outcome] += 1
-                if metrics is not None and outcome in ("sent", "failed"):
-                    metrics.notice(entry.kind, outcome == "sent")
+            outcome = _record(store, key, result, desk)
+        recorded.add(key)
+        counts[outcome] += 1
+        if metrics is not None and outcome in ("sent", "failed"):
+            metrics.notice(kinds[key], outcome == "sent")
+
+    deliveries = [Delivery(key=e.id, envelope_from=e.envelope_from, recipients=(e.recipient,), data=data,
+                           smtputf8=e.smtputf8, resumed=e.status == "sending") for e, data in due]
+    results = {r.key: r for r in transport.send(deliveries, lambda r: settle(r.key, r))}
+    for delivery in deliveries:
+        if delivery.key not in recorded:  # the transport gave up on it without reporting it
+            settle(delivery.key, results.get(delivery.key))
 
 
 def _record(store: Store, entry_id: int, result: DeliveryResult | None, desk: Desk) -> str:

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import itertools
+import hashlib
 import logging
 import os
-import secrets
 import socket
 from collections.abc import Sequence
 from pathlib import Path
 
 from maildesk.clock import Clock, system_clock
-from maildesk.notify.delivery import Delivery, DeliveryResult
+from maildesk.notify.delivery import Delivery, DeliveryResult, OnResult, ignore
 
 log = logging.getLogger("maildesk.notify")
-
-_counter = itertools.count(1)
 
 
 def _host_part() -> str:
@@ -28,14 +25,16 @@ class MaildirSender:
 
     It has ``SmtpSender.send``'s signature; every written delivery is ``sent``. The
     Maildir is created when missing. A file that cannot be written (disk full, no
-    permission) is ``temporary``, so the message is not lost.
+    permission) is ``temporary``, so the message is not lost. A file's name follows from
+    the outbox row and the bytes, so a delivery resumed after a crash that is already in
+    ``new`` or ``cur`` is ``sent`` without being written twice.
     """
 
     def __init__(self, path: Path | str, *, clock: Clock = system_clock) -> None:
         self.path = Path(path)
         self.clock = clock
 
-    def send(self, deliveries: Sequence[Delivery]) -> list[DeliveryResult]:
+    def send(self, deliveries: Sequence[Delivery], on_result: OnResult = ignore) -> list[DeliveryResult]:
         if not deliveries:
             return []
         try:
@@ -45,18 +44,34 @@ class MaildirSender:
             detail = f"cannot create Maildir {self.path}: {exc.strerror}"
             log.error("%s", detail)
             return [DeliveryResult(d.key, "temporary", None, detail) for d in deliveries]
-        return [self._write(delivery) for delivery in deliveries]
+        there = self._present() if any(d.resumed for d in deliveries) else frozenset()
+        results = []
+        for delivery in deliveries:
+            name = self.file_name(delivery)
+            result = (DeliveryResult(delivery.key, "sent", None, f"already in {self.path} as {name}")
+                      if delivery.resumed and name in there else self._write(delivery, name))
+            results.append(result)
+            on_result(result)
+        return results
 
-    def _unique_name(self, delivery: Delivery) -> str:
-        """``seconds.M<micro>P<pid>Q<n>R<random>K<key>.host``: unique across processes and hosts."""
-        now = self.clock()
-        return (f"{int(now.timestamp())}.M{now.microsecond}P{os.getpid()}Q{next(_counter)}"
-                f"R{secrets.token_hex(4)}K{delivery.key}.{_host_part()}")
+    @staticmethod
+    def file_name(delivery: Delivery) -> str:
+        """``<row>.S<digest of the bytes>.<host>``: unique, and the same on every attempt."""
+        digest = hashlib.sha256(delivery.data).hexdigest()[:20]
+        return f"{delivery.key}.S{digest}.{_host_part()}"
 
-    def _write(self, delivery: Delivery) -> DeliveryResult:
-        name = self._unique_name(delivery)
+    def _present(self) -> frozenset[str]:
+        """Names in ``new`` and ``cur`` (without a reader's ``:2,`` flags): what was written already."""
+        names = set()
+        for sub in ("new", "cur"):
+            with os.scandir(self.path / sub) as entries:
+                names.update(entry.name.split(":", 1)[0] for entry in entries)
+        return frozenset(names)
+
+    def _write(self, delivery: Delivery, name: str) -> DeliveryResult:
         tmp, new = self.path / "tmp" / name, self.path / "new" / name
         try:
+            tmp.unlink(missing_ok=True)  # half written by an attempt a crash cut off
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
                 with os.fdopen(fd, "wb") as out:

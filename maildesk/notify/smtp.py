@@ -25,7 +25,7 @@ from aiosmtplib import (
 from maildesk.errors import MaildeskError
 from maildesk.auth import TokenSource
 from maildesk.auth.sasl import oauthbearer, xoauth2
-from maildesk.notify.delivery import Delivery, DeliveryResult, Status
+from maildesk.notify.delivery import Delivery, DeliveryResult, OnResult, Status, ignore
 from maildesk.notify.envelope import address_problem, by_code, reply_text, this_host, utf8_problem
 
 Pending = list[tuple[int, Delivery]]  # deliveries still to send, with their place in the burst
@@ -82,14 +82,17 @@ class SmtpSender:
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings
         self.connections = 0
+        self.on_result: OnResult = ignore
 
-    def send(self, deliveries: Sequence[Delivery]) -> list[DeliveryResult]:
-        """Deliver in order; one result per delivery, in the same order.
+    def send(self, deliveries: Sequence[Delivery], on_result: OnResult = ignore) -> list[DeliveryResult]:
+        """Deliver in order; one result per delivery, in the same order, each also given to
+        ``on_result`` the moment the server has answered for it.
 
         Runs its own event loop, so call it from a thread without a running loop.
         """
         if not deliveries:
             return []
+        self.on_result = on_result
         return asyncio.run(self._burst(list(deliveries)))
 
     async def _burst(self, deliveries: list[Delivery]) -> list[DeliveryResult]:
@@ -127,6 +130,7 @@ class SmtpSender:
             level = logging.INFO if result.status == "sent" else logging.WARNING
             log.log(level, "delivery %d %s: %s", result.key, result.status, result.detail)
             results[index] = result
+            self.on_result(result)
         return []
 
     async def _open(self) -> SMTP:
