@@ -99,11 +99,8 @@ def _timed(batches: Iterator[Sequence[RawMessage]], mailbox: str,
 
 def run_once(desk: Desk, *, mailboxes: tuple[MailboxConfig, ...] | None = None) -> int:
     """Take in everything waiting in every mailbox once, then send every notice that is due;
-    returns the number of mailboxes (and outboxes) that failed.
-
-    A full or corrupt database (StoreFailed) ends the run where it happens: it is recorded beside
-    the database for `status` and raised, and nothing more is written (the other mailboxes, the
-    timers and the outbox wait for the next run; the mail stays where it is).
+    returns the number of mailboxes (and outboxes) that failed. A full or corrupt database
+    (StoreFailed) is recorded beside it and raised where met: nothing more is written this run.
 
     The notices go after the intake, not beside it: in one batch run the two would only
     compete for the write lock and the interpreter (measured: 9% slower overall).
@@ -128,23 +125,17 @@ def run_once(desk: Desk, *, mailboxes: tuple[MailboxConfig, ...] | None = None) 
 
 def take_in(desk: Desk, cfg: MailboxConfig, runner: Runner, stop: threading.Event) -> bool:
     """One mailbox of ``run_once``; False when it failed. Raises StoreFailed, recorded, when the database did."""
-    monitor, watch = MailboxMonitor(desk, cfg.name), StorageWatch(desk, f"mailbox {cfg.name}")
+    monitor = MailboxMonitor(desk, cfg.name)
     try:
-        n = visit(desk, cfg, runner, monitor, stop)
-    except Exception as exc:
-        failure = watch.failed(exc)
-        if failure is None and not isinstance(exc, (MailboxError, ConfigError)):
+        n = StorageWatch(desk, f"mailbox {cfg.name}").run(lambda: visit(desk, cfg, runner, monitor, stop))
+    except (MailboxError, ConfigError, StoreUnavailable) as exc:
+        monitor.failed(exc)
+        log.error("mailbox %s: %s", cfg.name, exc)
+        if isinstance(exc, StoreFailed):
             raise
-        monitor.failed(failure or exc)
-        log.error("mailbox %s: %s", cfg.name, failure or exc)
-        if isinstance(failure, StoreFailed):
-            if failure is exc:
-                raise
-            raise failure from exc
         return False
     finally:
         monitor.close()
-    watch.works()
     log.info("mailbox %s: %d message(s) taken in", cfg.name, n)
     return True
 
@@ -199,7 +190,6 @@ class OutboxWorker(threading.Thread):
         self.wake = wake or threading.Event()
         self.failed = False  # the last send could not work on the outbox at all
         self.watch = StorageWatch(desk, "outbox", on_failure=metrics.storage_failed if metrics else None)
-        self._last_error = ""
 
     def run(self) -> None:
         store = self._open()
@@ -216,16 +206,12 @@ class OutboxWorker(threading.Thread):
             store.close()
 
     def _send(self, store: Store) -> bool:
-        """One pass over the outbox; a full or corrupt database is recorded and logged once while it lasts."""
+        """One pass over the outbox; a full or corrupt database is recorded beside it by the watch."""
         try:
-            sent = self.watch.run(lambda: send_outbox(self.desk, store, self.metrics))
+            return self.watch.run(lambda: send_outbox(self.desk, store, self.metrics))
         except StoreUnavailable as exc:
-            if str(exc) != self._last_error:
-                log.error("outbox: %s", exc)
-            self._last_error = str(exc)
+            log.error("outbox: %s", exc)
             return False
-        self._last_error = ""
-        return sent
 
     def _open(self) -> Store | None:
         """The store, waiting out a busy, missing or broken database until stopped."""
@@ -294,21 +280,14 @@ class MailboxWorker(threading.Thread):
         try:
             while not self.stop.is_set():
                 try:
-                    self._serve()
+                    self.watch.run(self._serve)  # a full or corrupt database is recorded beside it
+                except (MailboxError, ConfigError, StoreUnavailable) as exc:
+                    self._failed(exc, f"mailbox {self.cfg.name}: {exc}")
                 except Exception as exc:
-                    self._caught(exc)
+                    log.exception("mailbox %s: unexpected failure", self.cfg.name)
+                    self._failed(exc, f"mailbox {self.cfg.name}: unexpected failure: {exc!r}")
         finally:
             self.monitor.close()
-
-    def _caught(self, exc: Exception) -> None:
-        failure = self.watch.failed(exc)  # a full or corrupt database is recorded beside it
-        if failure is not None:
-            self._failed(failure, f"mailbox {self.cfg.name}: {failure}")
-        elif isinstance(exc, (MailboxError, ConfigError)):
-            self._failed(exc, f"mailbox {self.cfg.name}: {exc}")
-        else:
-            log.exception("mailbox %s: unexpected failure", self.cfg.name)
-            self._failed(exc, f"mailbox {self.cfg.name}: unexpected failure: {exc!r}")
 
     def _failed(self, exc: Exception, message: str) -> None:
         self.monitor.failed(exc)
