@@ -107,8 +107,8 @@ def run_once(desk: Desk, *, mailboxes: tuple[MailboxConfig, ...] | None = None) 
     """
     failed = 0
     stop = threading.Event()
-    FaultLog(desk.db_path).reserve()
     store = StorageWatch(desk, "database").run(desk.open_store)
+    FaultLog(desk.db_path).reserve()  # while there is room: a full disk must still be recordable
     pool = prepare_pool(desk)
     try:
         runner = Runner(Context(desk, store), pool=pool)

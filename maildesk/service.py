@@ -65,8 +65,8 @@ def run_forever(desk: Desk, *, stop: threading.Event | None = None, reload: thre
 def serve(desk: Desk, *, stop: threading.Event, reload: threading.Event, outbox_every: float,
           metrics: Metrics | None = None, heart: Heartbeat | None = None) -> None:
     """One generation of workers under one config, until ``stop`` or ``reload``."""
-    FaultLog(desk.db_path).reserve()  # while there is room: a full disk must still be recordable
     StorageWatch(desk, "database").run(lambda: desk.open_store().close())  # create or migrate it once, first
+    FaultLog(desk.db_path).reserve()  # while there is room: a full disk must still be recordable
     pool = prepare_pool(desk)  # shared by the mailboxes: it only takes on backlogs
     done = threading.Event()  # this generation's end
     stored = threading.Event()  # mail was taken in: the outbox has notices to send now

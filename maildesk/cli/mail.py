@@ -92,8 +92,8 @@ def deliver(state: State, mailbox: str) -> None:
 
 def _store_one(desk: Desk, mailbox: str, data: bytes) -> Outcome:
     """Run one message through the pipeline and make it durable."""
-    FaultLog(desk.db_path).reserve()
     store = desk.open_store()
+    FaultLog(desk.db_path).reserve()
     try:
         raw = RawMessage(Origin(mailbox, f"sha256:{raw_hash(data)}"), data, datetime.now(timezone.utc))
         outcome = Runner(Context(desk, store)).process(raw)

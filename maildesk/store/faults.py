@@ -90,7 +90,9 @@ class FaultLog:
 
     def reserve(self) -> None:
         """Make the file at its full size now, so that recording a failure later needs no new space."""
-        if self.path is not None and not (self.path.exists() and self.path.stat().st_size >= RECORD_BYTES):
+        if self.path is None or not self.path.parent.is_dir():
+            return  # no database here yet: opening it makes the directory
+        if not (self.path.exists() and self.path.stat().st_size >= RECORD_BYTES):
             self._rewrite(lambda faults: faults)
 
     def record(self, place: str, err: StoreFailed, *, now: datetime) -> bool:
