@@ -170,7 +170,8 @@ class Exporter:
             store.close()
 
     def _storage(self) -> list[tuple[str, str]]:
-        return [(fault.place, fault.kind) for fault in FaultLog(self.desk.db_path).read()]
+        faults = FaultLog(self.desk.db_path).read(cfg.name for cfg in self.desk.config.mailboxes)
+        return [(fault.place, fault.kind) for fault in faults]
 
     def close(self) -> None:
         server, self.server, self.listen = self.server, None, ""

@@ -73,7 +73,7 @@ def check(desk: Desk, *, budget: float | None = CHECK_BUDGET) -> StatusReport:
     try:
         store = desk.open_store()
     except StoreUnavailable as exc:
-        return _unreadable(desk, _storage(FaultLog(desk.db_path).read(), None, exc))
+        return _unreadable(desk, _storage(_faults(desk), None, exc))
     try:
         return gather(desk, store, budget=budget)
     finally:
@@ -86,7 +86,7 @@ def gather(desk: Desk, store: Store, *, budget: float | None = CHECK_BUDGET) -> 
     ``PRAGMA quick_check`` runs first for up to ``budget`` seconds (None: not at all); a database
     too broken to answer the other queries still gives a report, of its storage alone.
     """
-    faults = FaultLog(desk.db_path).read()
+    faults = _faults(desk)
     pages, broken = _check_pages(store, budget)
     try:
         return _gather(desk, store, _storage(faults, pages, broken))
@@ -95,6 +95,10 @@ def gather(desk: Desk, store: Store, *, budget: float | None = CHECK_BUDGET) -> 
         if failure is None:
             raise
         return _unreadable(desk, _storage(faults, pages, broken or failure))
+
+
+def _faults(desk: Desk) -> tuple[StorageFault, ...]:
+    return FaultLog(desk.db_path).read(cfg.name for cfg in desk.config.mailboxes)
 
 
 def _check_pages(store: Store, budget: float | None) -> tuple[PageCheck | None, StoreUnavailable | None]:

@@ -140,3 +140,16 @@ def test_the_page_check_passes_on_a_sound_database_and_a_corrupt_page_raises_sto
     with closing(store):
         with pytest.raises(StoreCorrupt, match="quick_check: database disk image is malformed"):
             store.gauges.check_pages(30.0)
+
+
+def test_status_leaves_out_the_failure_of_a_mailbox_no_longer_configured(tmp_path):
+    desk = make_desk(tmp_path, mailboxes=[{"name": "drop", "kind": "maildir", "path": "in"}])
+    desk.open_store().close()
+    log = FaultLog(desk.db_path)
+    log.record("mailbox renamed", StoreFull("database or disk is full"), now=T0)
+    with closing(desk.open_store()) as store:
+        assert gather(desk, store).healthy
+    log.record("mailbox drop", StoreFull("database or disk is full"), now=T0)
+    with closing(desk.open_store()) as store:
+        rep = gather(desk, store)
+    assert not rep.healthy and [f["place"] for f in rep.storage["failing"]] == ["mailbox drop"]

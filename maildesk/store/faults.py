@@ -8,7 +8,7 @@ import json
 import logging
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -77,16 +77,21 @@ class FaultLog:
     def __init__(self, db_path: Path | str) -> None:
         self.path = None if str(db_path) == ":memory:" else Path(f"{db_path}{SUFFIX}")
 
-    def read(self) -> tuple[StorageFault, ...]:
+    def read(self, mailboxes: Iterable[str] | None = None) -> tuple[StorageFault, ...]:
+        """The failures recorded; given the configured ``mailboxes``, without those of mailboxes gone since."""
         if self.path is None:
             return ()
         try:
-            return _decode(self.path.read_bytes())
+            faults = _decode(self.path.read_bytes())
         except FileNotFoundError:
             return ()
         except OSError as exc:
             log.warning("cannot read %s: %s", self.path, exc)
             return ()
+        if mailboxes is None:
+            return faults
+        known = {f"mailbox {name}" for name in mailboxes}
+        return tuple(f for f in faults if not f.place.startswith("mailbox ") or f.place in known)
 
     def reserve(self) -> None:
         """Make the file at its full size now, so that recording a failure later needs no new space."""
