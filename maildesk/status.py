@@ -19,7 +19,7 @@ HEARTBEAT_STALE = timedelta(minutes=2)  # the daemon beats every 30 s
 FETCH_STALE = timedelta(minutes=30)  # a connected mailbox is looked at least every 10 min (IDLE renewal)
 OUTBOX_STUCK = timedelta(minutes=30)  # a notice queued this long is not going out
 TIMER_GRACE = timedelta(minutes=15)  # an SLA timer this far past due is not being fired
-CHECK_BUDGET = 5.0  # seconds PRAGMA quick_check may take (about 1.3 ms per MB: bench/health_scrape.py)
+CHECK_BUDGET = 5.0  # seconds PRAGMA quick_check may take (0.7-2.3 ms per MB: BENCHMARKS.md)
 
 
 @dataclass(frozen=True)
