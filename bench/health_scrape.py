@@ -1,11 +1,13 @@
 """Cost of a metrics scrape and of ``maildesk status`` on a desk with a year of history.
 
-usage: python bench/health_scrape.py [-n 100000] [--repeat 20]
+usage: python bench/health_scrape.py [-n 100000] [--repeat 20] [--raw-mb 0]
 
 Fills a database like ``bench/report.py`` does (N tickets, their events, relays and breaches),
 adds a receipt per ticket in two mailboxes and a queued notice backlog, then times reading the
-Prometheus snapshot (every scrape does it) and gathering the status report, and prints the
-query plan of each gauge query so a full table scan shows.
+Prometheus snapshot (every scrape does it), the page check (``PRAGMA quick_check``) and the
+whole status report, and prints the query plan of each gauge query so a full table scan shows.
+``--raw-mb`` adds that many megabytes of incompressible blobs, standing for the raw mail a
+real desk keeps, to show how the page check grows with the file.
 """
 
 from __future__ import annotations
@@ -61,6 +63,14 @@ def add_receipts_and_backlog(store: Store, n: int) -> None:
             [(f"u{i}@c.example", f"q{i}@d.example", now, now) for i in range(200)])
 
 
+def add_raw(store: Store, megabytes: int) -> None:
+    with store.atomic():
+        store.db.conn.execute("CREATE TABLE bench_raw (data BLOB)")
+        store.db.conn.executemany("INSERT INTO bench_raw VALUES (randomblob(50000))",
+                                  [()] * (megabytes * 1_000_000 // 50_000))
+    store.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
 def timed(fn, repeat: int) -> float:
     runs = []
     for _ in range(repeat):
@@ -74,6 +84,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--raw-mb", type=int, default=0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         desk = make_desk(Path(tmp))
@@ -81,12 +92,18 @@ def main() -> None:
         fill(store, args.n, random.Random(7))
         add_receipts_and_backlog(store, args.n)
         store.db.execute("ANALYZE")
+        if args.raw_mb:
+            add_raw(store, args.raw_mb)
         size = desk.db_path.stat().st_size / 1e6
         snapshot_ms = timed(lambda: read_snapshot(store.gauges, desk.clock()), args.repeat)
+        check_ms = timed(lambda: store.gauges.check_pages(60.0), args.repeat)
+        bare_ms = timed(lambda: gather(desk, store, budget=None), args.repeat)
         status_ms = timed(lambda: gather(desk, store), args.repeat)
         print(f"{args.n:,} tickets, database {size:,.0f} MB")
-        print(f"metrics snapshot: {snapshot_ms:.1f} ms median of {args.repeat}")
-        print(f"status report:    {status_ms:.1f} ms median of {args.repeat}")
+        print(f"metrics snapshot:     {snapshot_ms:.1f} ms median of {args.repeat}")
+        print(f"page check:           {check_ms:.1f} ms median of {args.repeat} ({check_ms / size:.2f} ms per MB)")
+        print(f"status without check: {bare_ms:.1f} ms median of {args.repeat}")
+        print(f"status report:        {status_ms:.1f} ms median of {args.repeat}")
         for name, sql in QUERIES.items():
             plan = "; ".join(row[3] for row in store.db.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall())
             print(f"  {name:20} {plan}")

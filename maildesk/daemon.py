@@ -12,14 +12,15 @@ from typing import TYPE_CHECKING
 from maildesk.config import MailboxConfig
 from maildesk.desk import Desk
 from maildesk.auth import for_login
-from maildesk.errors import AuthFailed, ConfigError, MailboxError, StoreUnavailable
-from maildesk.health import MailboxMonitor
+from maildesk.errors import AuthFailed, ConfigError, MailboxError, StoreFailed, StoreUnavailable
+from maildesk.health import MailboxMonitor, StorageWatch
 from maildesk.mailbox import Settlement, Source, open_source
 from maildesk.notify.dispatch import flush, open_transport
 from maildesk.pipeline import Runner
 from maildesk.sla.timers import run_timers
 from maildesk.stage import Context
 from maildesk.store import Store
+from maildesk.store.faults import FaultLog
 from maildesk.models import RawMessage
 from maildesk.workers import PreparePool
 
@@ -98,35 +99,45 @@ def _timed(batches: Iterator[Sequence[RawMessage]], mailbox: str,
 
 def run_once(desk: Desk, *, mailboxes: tuple[MailboxConfig, ...] | None = None) -> int:
     """Take in everything waiting in every mailbox once, then send every notice that is due;
-    returns the number of mailboxes (and outboxes) that failed.
+    returns the number of mailboxes (and outboxes) that failed. A full or corrupt database
+    (StoreFailed) is recorded beside it and raised where met: nothing more is written this run.
 
     The notices go after the intake, not beside it: in one batch run the two would only
     compete for the write lock and the interpreter (measured: 9% slower overall).
     """
     failed = 0
     stop = threading.Event()
-    store = desk.open_store()
+    store = StorageWatch(desk, "database").run(desk.open_store)
+    FaultLog(desk.db_path).reserve()  # while there is room: a full disk must still be recordable
     pool = prepare_pool(desk)
     try:
         runner = Runner(Context(desk, store), pool=pool)
         for cfg in mailboxes or desk.config.mailboxes:
-            monitor = MailboxMonitor(desk, cfg.name)
-            try:
-                n = visit(desk, cfg, runner, monitor, stop)
-                log.info("mailbox %s: %d message(s) taken in", cfg.name, n)
-            except (MailboxError, ConfigError, StoreUnavailable) as exc:
-                failed += 1
-                monitor.failed(exc)
-                log.error("mailbox %s: %s", cfg.name, exc)
-            finally:
-                monitor.close()
-        run_timers(Context(desk, store))
-        failed += not send_outbox(desk, store)
+            failed += not take_in(desk, cfg, runner, stop)
+        StorageWatch(desk, "timers").run(lambda: run_timers(Context(desk, store)))
+        failed += not StorageWatch(desk, "outbox").run(lambda: send_outbox(desk, store))
     finally:
         store.close()
         if pool is not None:
             pool.close()
     return failed
+
+
+def take_in(desk: Desk, cfg: MailboxConfig, runner: Runner, stop: threading.Event) -> bool:
+    """One mailbox of ``run_once``; False when it failed. Raises StoreFailed, recorded, when the database did."""
+    monitor = MailboxMonitor(desk, cfg.name)
+    try:
+        n = StorageWatch(desk, f"mailbox {cfg.name}").run(lambda: visit(desk, cfg, runner, monitor, stop))
+    except (MailboxError, ConfigError, StoreUnavailable) as exc:
+        monitor.failed(exc)
+        log.error("mailbox %s: %s", cfg.name, exc)
+        if isinstance(exc, StoreFailed):
+            raise
+        return False
+    finally:
+        monitor.close()
+    log.info("mailbox %s: %d message(s) taken in", cfg.name, n)
+    return True
 
 
 def visit(desk: Desk, cfg: MailboxConfig, runner: Runner, monitor: MailboxMonitor, stop: threading.Event) -> int:
@@ -145,13 +156,18 @@ def visit(desk: Desk, cfg: MailboxConfig, runner: Runner, monitor: MailboxMonito
 
 
 def send_outbox(desk: Desk, store: Store, metrics: Metrics | None = None) -> bool:
-    """Send every notice that is due; False when the outbox could not be worked on at all."""
+    """Send every notice that is due; False when the outbox could not be worked on at all.
+
+    A full or corrupt database is raised (StoreFailed, or SQLite's own error from a read).
+    """
     if desk.config.outbound is None:
         return True
     try:
         if not store.outbox.due(desk.clock(), limit=1):
             return True  # the usual case every few seconds: no password file read, no token keeper made
         counts = flush(desk, store, open_transport(desk), metrics=metrics)
+    except StoreFailed:
+        raise  # full or corrupt: the caller records it
     except (ConfigError, StoreUnavailable) as exc:
         log.error("outbox: %s", exc)
         return False
@@ -173,6 +189,7 @@ class OutboxWorker(threading.Thread):
         self.desk, self.stop, self.every, self.metrics = desk, stop, every, metrics
         self.wake = wake or threading.Event()
         self.failed = False  # the last send could not work on the outbox at all
+        self.watch = StorageWatch(desk, "outbox", on_failure=metrics.storage_failed if metrics else None)
 
     def run(self) -> None:
         store = self._open()
@@ -182,18 +199,26 @@ class OutboxWorker(threading.Thread):
         try:
             while not self.stop.is_set():
                 self.wake.clear()
-                send_outbox(self.desk, store, self.metrics)
+                self._send(store)
                 self.wake.wait(self.every)
-            self.failed = not send_outbox(self.desk, store, self.metrics)
+            self.failed = not self._send(store)
         finally:
             store.close()
 
+    def _send(self, store: Store) -> bool:
+        """One pass over the outbox; a full or corrupt database is recorded beside it by the watch."""
+        try:
+            return self.watch.run(lambda: send_outbox(self.desk, store, self.metrics))
+        except StoreUnavailable as exc:
+            log.error("outbox: %s", exc)
+            return False
+
     def _open(self) -> Store | None:
-        """The store, waiting out a busy or missing database until stopped."""
+        """The store, waiting out a busy, missing or broken database until stopped."""
         backoff = Backoff()
         while True:
             try:
-                return self.desk.open_store()
+                return self.watch.run(self.desk.open_store)
             except StoreUnavailable as exc:
                 if self.stop.is_set():
                     log.error("outbox: %s", exc)
@@ -206,21 +231,26 @@ class OutboxWorker(threading.Thread):
 class TimerWorker(threading.Thread):
     """Fires the SLA timers that are due, every few seconds (one indexed query when none is)."""
 
-    def __init__(self, desk: Desk, stop: threading.Event, *, every: float = 5.0) -> None:
+    def __init__(self, desk: Desk, stop: threading.Event, *, every: float = 5.0,
+                 metrics: Metrics | None = None) -> None:
         super().__init__(name="timers", daemon=True)
         self.desk, self.stop, self.every = desk, stop, every
+        self.watch = StorageWatch(desk, "timers", on_failure=metrics.storage_failed if metrics else None)
 
     def run(self) -> None:
         while not self.stop.is_set():
             try:
-                store = self.desk.open_store()
-                try:
-                    run_timers(Context(self.desk, store))
-                finally:
-                    store.close()
+                self.watch.run(self._fire)
             except StoreUnavailable as exc:
                 log.warning("SLA timers: %s", exc)
             self.stop.wait(self.every)
+
+    def _fire(self) -> None:
+        store = self.desk.open_store()
+        try:
+            run_timers(Context(self.desk, store))
+        finally:
+            store.close()
 
 
 def prepare_pool(desk: Desk) -> PreparePool | None:
@@ -243,13 +273,14 @@ class MailboxWorker(threading.Thread):
         self.stored = stored or threading.Event()  # set whenever mail was taken in
         self.backoff = Backoff()
         self.monitor = MailboxMonitor(desk, cfg.name, on_change=metrics.mailbox_up if metrics else None)
+        self.watch = StorageWatch(desk, f"mailbox {cfg.name}", on_failure=metrics.storage_failed if metrics else None)
         self.tokens = for_login(desk, cfg.name, cfg.oauth, cfg.username)  # kept across reconnects
 
     def run(self) -> None:
         try:
             while not self.stop.is_set():
                 try:
-                    self._serve()
+                    self.watch.run(self._serve)  # a full or corrupt database is recorded beside it
                 except (MailboxError, ConfigError, StoreUnavailable) as exc:
                     self._failed(exc, f"mailbox {self.cfg.name}: {exc}")
                 except Exception as exc:
@@ -275,6 +306,7 @@ class MailboxWorker(threading.Thread):
             runner = Runner(Context(self.desk, store), pool=self.pool)
             while not self.stop.is_set():
                 drain(source, runner, self.stop, self.stored, self.metrics)
+                self.watch.works()
                 self.monitor.fetched()
                 self.backoff.reset()
                 if self.monitor.reconcile_due(self.cfg.reconcile_minutes):

@@ -23,8 +23,33 @@ class ConfigError(MaildeskError):
 class StoreUnavailable(MaildeskError):
     """The database cannot take a write right now (locked, read-only, disk full).
 
-    A temporary condition: the message stays where it came from and is retried.
+    The message stays where it came from and is retried.
     """
+
+
+class StoreFailed(StoreUnavailable):
+    """The database refused a read or write for a reason no busy timeout explains.
+
+    Recorded beside the database (``maildesk.store.faults``) so ``maildesk status`` reports it
+    even when no health row can be written; ``kind`` names the subclass for the record.
+    """
+
+    kind = "failed"
+
+
+class StoreFull(StoreFailed):
+    """SQLite's "database or disk is full" (or no space left for a file): nothing is stored until there is room."""
+
+    kind = "full"
+
+
+class StoreCorrupt(StoreFailed):
+    """SQLite's "database disk image is malformed" or "file is not a database": waiting does not help.
+
+    Restore a backup (README: Backups); the mail stays where it came from meanwhile.
+    """
+
+    kind = "corrupt"
 
 
 class MailboxError(MaildeskError):

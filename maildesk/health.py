@@ -1,17 +1,21 @@
-"""Each mailbox's health as its worker sees it: recorded for `status` and metrics, told to the admins."""
+"""Each mailbox's health and each place's storage failures as the daemon meets them: for `status`, metrics, admins."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from maildesk.desk import Desk
-from maildesk.errors import AuthFailed, MaildeskError, StoreUnavailable
+from maildesk.errors import AuthFailed, MaildeskError, StoreFailed, StoreUnavailable
 from maildesk.mailbox.base import Reconciliation
 from maildesk.notify.admin import queue_admin_notice
 from maildesk.store import Store
+from maildesk.store.faults import FaultLog, storage_error
 from maildesk.store.operations import MailboxHealth
+
+T = TypeVar("T")
 
 log = logging.getLogger("maildesk.health")
 
@@ -127,3 +131,40 @@ class MailboxMonitor:
         except (StoreUnavailable, MaildeskError) as exc:
             log.warning("%s: health not recorded: %s", self.mailbox, exc)
             self.close()
+
+
+class StorageWatch:
+    """One place's storage failures ("mailbox support", "outbox", "deliver" ...), kept beside the database.
+
+    A full or corrupt database (StoreFailed) is recorded in ``maildesk.store.faults.FaultLog``,
+    because it may not take a health row; the place's record is cleared once it works again.
+    """
+
+    def __init__(self, desk: Desk, place: str, *, on_failure: Callable[[str], None] | None = None) -> None:
+        self.desk, self.place = desk, place
+        self.on_failure = on_failure  # told each recorded failure's kind, e.g. for metrics
+        self.faults = FaultLog(desk.db_path)
+
+    def failed(self, exc: BaseException) -> StoreUnavailable | None:
+        """The storage error ``exc`` stands for, None when it is none; a StoreFailed is recorded."""
+        failure = storage_error(exc)
+        if isinstance(failure, StoreFailed):
+            self.faults.record(self.place, failure, now=self.desk.clock())
+            if self.on_failure is not None:
+                self.on_failure(failure.kind)
+        return failure
+
+    def works(self) -> None:
+        self.faults.clear(self.place)
+
+    def run(self, action: Callable[[], T]) -> T:
+        """``action()``; a storage failure is recorded and raised as the StoreUnavailable it stands for."""
+        try:
+            result = action()
+        except Exception as exc:
+            failure = self.failed(exc)
+            if failure is None or failure is exc:
+                raise
+            raise failure from exc
+        self.works()
+        return result

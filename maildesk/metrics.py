@@ -112,10 +112,38 @@ class _DatabaseCollector:
                                 value=seconds)
 
 
-class Metrics:
-    """Every metric of one daemon generation, in a registry of its own (never the global one)."""
+class _StorageCollector:
+    """``maildesk_storage_ok`` and one ``maildesk_storage_failing`` series per place whose database write or
+    read failed (full, corrupt), from the record beside the database: it answers when the database does not."""
 
-    def __init__(self, *, gauges: Callable[[], Snapshot] | None = None) -> None:
+    def __init__(self, read: Callable[[], Iterable[tuple[str, str]]]) -> None:
+        self._read = read
+
+    def describe(self) -> Iterable[Metric]:
+        return self._families(())
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families(tuple(self._read()))
+
+    @staticmethod
+    def _families(failing: tuple[tuple[str, str], ...]) -> Iterator[Metric]:
+        yield GaugeMetricFamily("maildesk_storage_ok", "1 unless a database read or write failed for good "
+                                "(full, corrupt) and has not worked since.", value=int(not failing))
+        family = GaugeMetricFamily("maildesk_storage_failing", "1 for each place whose database access failed, "
+                                   "by place and kind (full, corrupt).", labels=("place", "kind"))
+        for place, kind in failing:
+            family.add_metric((place, kind), 1)
+        yield family
+
+
+class Metrics:
+    """Every metric of one daemon generation, in a registry of its own (never the global one).
+
+    ``storage`` gives the (place, kind) of each storage failure not over yet (``maildesk.store.faults``).
+    """
+
+    def __init__(self, *, gauges: Callable[[], Snapshot] | None = None,
+                 storage: Callable[[], Iterable[tuple[str, str]]] | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self._ingested = Counter("maildesk_messages_ingested", "Messages taken in, by mailbox and outcome.",
@@ -128,15 +156,21 @@ class Metrics:
         self._up = Gauge("maildesk_mailbox_up", "1 while the mailbox answers, 0 after a failure.", ("mailbox",),
                          registry=r)
         self._auth = Counter("maildesk_auth_failures", "Mailbox logins refused.", ("mailbox",), registry=r)
+        self._storage = Counter("maildesk_storage_errors", "Database reads or writes that failed for good, by kind "
+                                "(full, corrupt).", ("kind",), registry=r)
         ProcessCollector(registry=r)
         if gauges is not None:
             r.register(_DatabaseCollector(gauges))
+        if storage is not None:
+            r.register(_StorageCollector(storage))
 
     def declare(self, mailboxes: Iterable[str]) -> None:
         """Start the per-mailbox series at zero, so rates and alerts see them before the first event."""
         for name in mailboxes:
             self._auth.labels(name)
             self._fetch.labels(name)
+        for kind in ("full", "corrupt"):
+            self._storage.labels(kind)
 
     def ingested(self, mailbox: str, outcome: str) -> None:
         self._ingested.labels(mailbox, outcome).inc()
@@ -152,6 +186,9 @@ class Metrics:
 
     def auth_failures(self, mailbox: str) -> None:
         self._auth.labels(mailbox).inc()
+
+    def storage_failed(self, kind: str) -> None:
+        self._storage.labels(kind).inc()
 
 
 def render(metrics: Metrics) -> bytes:

@@ -17,7 +17,9 @@ from maildesk.config import load_config
 from maildesk.daemon import Backoff, MailboxWorker, OutboxWorker, TimerWorker, prepare_pool
 from maildesk.desk import Desk
 from maildesk.errors import ConfigError, SchemaTooNew, StoreUnavailable
+from maildesk.health import StorageWatch
 from maildesk.store import Store
+from maildesk.store.faults import FaultLog
 
 if TYPE_CHECKING:  # prometheus_client is loaded only when [metrics] listen is set
     from maildesk.metrics import Metrics, MetricsServer, Snapshot
@@ -63,7 +65,8 @@ def run_forever(desk: Desk, *, stop: threading.Event | None = None, reload: thre
 def serve(desk: Desk, *, stop: threading.Event, reload: threading.Event, outbox_every: float,
           metrics: Metrics | None = None, heart: Heartbeat | None = None) -> None:
     """One generation of workers under one config, until ``stop`` or ``reload``."""
-    desk.open_store().close()  # create or migrate the database once, before the workers race to
+    StorageWatch(desk, "database").run(lambda: desk.open_store().close())  # create or migrate it once, first
+    FaultLog(desk.db_path).reserve()  # while there is room: a full disk must still be recordable
     pool = prepare_pool(desk)  # shared by the mailboxes: it only takes on backlogs
     done = threading.Event()  # this generation's end
     stored = threading.Event()  # mail was taken in: the outbox has notices to send now
@@ -71,7 +74,7 @@ def serve(desk: Desk, *, stop: threading.Event, reload: threading.Event, outbox_
                                        for cfg in desk.config.mailboxes]
     workers.append(OutboxWorker(desk, done, wake=stored, every=outbox_every, metrics=metrics))
     if desk.config.sla.active:
-        workers.append(TimerWorker(desk, done))
+        workers.append(TimerWorker(desk, done, metrics=metrics))
     for w in workers:
         w.start()
     log.info("serving %d mailbox(es)", len(desk.config.mailboxes))
@@ -110,13 +113,17 @@ class Heartbeat:
             self._write(lambda store: store.health.stopped("daemon", now=self.desk.clock()))
 
     def _write(self, change: Callable[[Store], None]) -> None:
-        try:
+        """One write; also the daemon's probe of the database: a full or corrupt one is recorded as "daemon"."""
+        def write() -> None:
             store = self.desk.open_store()
             try:
                 with store.atomic():
                     change(store)
             finally:
                 store.close()
+
+        try:
+            StorageWatch(self.desk, "daemon").run(write)
         except StoreUnavailable as exc:
             log.warning("heartbeat not recorded: %s", exc)
 
@@ -137,7 +144,7 @@ class Exporter:
         if wanted and self.metrics is None:
             from maildesk.metrics import Metrics
 
-            self.metrics = Metrics(gauges=self._snapshot)
+            self.metrics = Metrics(gauges=self._snapshot, storage=self._storage)
         if self.metrics is not None:
             self.metrics.declare(cfg.name for cfg in desk.config.mailboxes)
         if wanted == self.listen:
@@ -161,6 +168,10 @@ class Exporter:
             return read_snapshot(store.gauges, self.desk.clock())
         finally:
             store.close()
+
+    def _storage(self) -> list[tuple[str, str]]:
+        faults = FaultLog(self.desk.db_path).read(cfg.name for cfg in self.desk.config.mailboxes)
+        return [(fault.place, fault.kind) for fault in faults]
 
     def close(self) -> None:
         server, self.server, self.listen = self.server, None, ""

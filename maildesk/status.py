@@ -7,7 +7,10 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from maildesk.desk import Desk
+from maildesk.errors import StoreUnavailable
 from maildesk.store import Store
+from maildesk.store.faults import FaultLog, StorageFault, storage_error
+from maildesk.store.health import PageCheck
 from maildesk.store.operations import MailboxHealth
 
 Level = Literal["ok", "warn", "fail"]
@@ -16,6 +19,7 @@ HEARTBEAT_STALE = timedelta(minutes=2)  # the daemon beats every 30 s
 FETCH_STALE = timedelta(minutes=30)  # a connected mailbox is looked at least every 10 min (IDLE renewal)
 OUTBOX_STUCK = timedelta(minutes=30)  # a notice queued this long is not going out
 TIMER_GRACE = timedelta(minutes=15)  # an SLA timer this far past due is not being fired
+CHECK_BUDGET = 5.0  # seconds PRAGMA quick_check may take (0.7-2.3 ms per MB: BENCHMARKS.md)
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class StatusReport:
     quarantine: dict[str, int]
     timers: dict[str, int]
     findings: tuple[Finding, ...]
+    storage: dict[str, Any]  # the page check and the storage failures recorded beside the database
 
     @property
     def healthy(self) -> bool:
@@ -63,8 +68,49 @@ class StatusReport:
         return _plain(data)
 
 
-def gather(desk: Desk, store: Store) -> StatusReport:
-    """Read everything `status` shows from the database and judge it."""
+def check(desk: Desk, *, budget: float | None = CHECK_BUDGET) -> StatusReport:
+    """Open the database and gather the report; a database that cannot even be opened is reported, not raised."""
+    try:
+        store = desk.open_store()
+    except StoreUnavailable as exc:
+        return _unreadable(desk, _storage(_faults(desk), None, exc))
+    try:
+        return gather(desk, store, budget=budget)
+    finally:
+        store.close()
+
+
+def gather(desk: Desk, store: Store, *, budget: float | None = CHECK_BUDGET) -> StatusReport:
+    """Read everything `status` shows from the database and judge it.
+
+    ``PRAGMA quick_check`` runs first for up to ``budget`` seconds (None: not at all); a database
+    too broken to answer the other queries still gives a report, of its storage alone.
+    """
+    faults = _faults(desk)
+    pages, broken = _check_pages(store, budget)
+    try:
+        return _gather(desk, store, _storage(faults, pages, broken))
+    except Exception as exc:
+        failure = storage_error(exc)
+        if failure is None:
+            raise
+        return _unreadable(desk, _storage(faults, pages, broken or failure))
+
+
+def _faults(desk: Desk) -> tuple[StorageFault, ...]:
+    return FaultLog(desk.db_path).read(cfg.name for cfg in desk.config.mailboxes)
+
+
+def _check_pages(store: Store, budget: float | None) -> tuple[PageCheck | None, StoreUnavailable | None]:
+    if budget is None:
+        return None, None
+    try:
+        return store.gauges.check_pages(budget), None
+    except StoreUnavailable as exc:
+        return None, exc
+
+
+def _gather(desk: Desk, store: Store, storage: dict[str, Any]) -> StatusReport:
     now, gauges = desk.clock(), store.gauges
     beat = store.health.heartbeat()
     daemon = None if beat is None else asdict(beat)
@@ -79,9 +125,49 @@ def gather(desk: Desk, store: Store) -> StatusReport:
     timers = {"pending": gauges.timers_pending(), "overdue": gauges.timers_overdue(now - TIMER_GRACE)}
     quarantine = gauges.quarantine_by_kind()
     alive = daemon is not None and not daemon["stopped_at"] and now - daemon["heartbeat_at"] <= HEARTBEAT_STALE
-    findings = (*_judge_daemon(daemon, now), *(f for m in mailboxes for f in _judge_mailbox(m, now, alive)),
-                *_judge_outbox(outbox), *_judge_logins(desk, store), *_judge_rest(quarantine, timers))
-    return StatusReport(now, daemon, mailboxes, outbox, quarantine, timers, tuple(findings))
+    failing = bool(storage["failing"]) or storage["check"] == "failed"
+    findings = (*_judge_daemon(daemon, now), *_judge_storage(storage),
+                *(f for m in mailboxes for f in _judge_mailbox(m, now, alive)),
+                *_judge_outbox(outbox, failing), *_judge_logins(desk, store), *_judge_rest(quarantine, timers))
+    return StatusReport(now, daemon, mailboxes, outbox, quarantine, timers, tuple(findings), storage)
+
+
+def _unreadable(desk: Desk, storage: dict[str, Any]) -> StatusReport:
+    """The report when the database cannot answer: its storage, and nothing it would have had to tell."""
+    return StatusReport(desk.clock(), None, (), {}, {}, {}, tuple(_judge_storage(storage)), storage)
+
+
+def _storage(faults: tuple[StorageFault, ...], pages: PageCheck | None,
+             failure: StoreUnavailable | None) -> dict[str, Any]:
+    """The report's ``storage`` section: the page check's result and each place's recorded failure."""
+    kind = "corrupt"
+    if failure is not None:
+        check, detail, kind = "failed", str(failure), getattr(failure, "kind", "unavailable")
+    elif pages is None:
+        check, detail = "skipped", ""
+    else:
+        check = {True: "ok", False: "failed", None: "unfinished"}[pages.ok]
+        detail = "; ".join(pages.problems[:3])
+    return {"check": check, "check_detail": detail, "check_kind": kind if check == "failed" else "",
+            "check_seconds": pages.seconds if pages else None, "failing": [asdict(f) for f in faults]}
+
+
+_ADVICE = {"corrupt": ": restore a backup (README: Backups)", "full": ": make room for the database"}
+
+
+def _judge_storage(storage: dict[str, Any]) -> list[Finding]:
+    found = [Finding("fail", "storage", f"{f['place']}: {f['error']} (since {f['at'].isoformat(timespec='seconds')}"
+                     f", pid {f['pid']}){_ADVICE.get(f['kind'], '')}") for f in storage["failing"]]
+    check, detail, seconds = storage["check"], storage["check_detail"], storage["check_seconds"]
+    if check == "failed":
+        found.append(Finding("fail", "storage", f"the database cannot be read: {detail}"
+                             f"{_ADVICE.get(storage['check_kind'], '')}"))
+    elif check == "unfinished":
+        found.append(Finding("warn", "storage", f"quick_check did not finish in {seconds:.0f} s; failures the "
+                             "daemon meets are still shown here"))
+    elif check == "ok" and not found:
+        found.append(Finding("ok", "storage", f"quick_check passed in {seconds * 1000:.0f} ms"))
+    return found
 
 
 def _mailbox(name: str, kind: str, h: MailboxHealth | None, stored: int) -> MailboxStatus:
@@ -121,11 +207,14 @@ def _judge_mailbox(m: MailboxStatus, now: datetime, daemon_alive: bool) -> list[
     return found
 
 
-def _judge_outbox(outbox: dict[str, Any]) -> list[Finding]:
+def _judge_outbox(outbox: dict[str, Any], storage_failing: bool = False) -> list[Finding]:
     found = []
     oldest = outbox["oldest_queued_seconds"]
     why = f" (last error: {outbox['last_error']})" if outbox["last_error"] else ""
-    if oldest is not None and timedelta(seconds=oldest) > OUTBOX_STUCK:
+    if storage_failing and outbox["queued"]:
+        found.append(Finding("fail", "outbox", f"{outbox['queued']} notice(s) waiting while the database fails"
+                             f"{why}"))
+    elif oldest is not None and timedelta(seconds=oldest) > OUTBOX_STUCK:
         found.append(Finding("fail", "outbox", f"{outbox['queued']} notice(s) waiting, the oldest for "
                              f"{_ago(timedelta(seconds=oldest))}{why}"))
     elif outbox["retrying"]:
@@ -182,6 +271,8 @@ def render_text(report: StatusReport) -> str:
                      f"{_n(m.waiting)}, missing {_n(m.missing)}, UIDVALIDITY {_n(m.uidvalidity)}, last fetch "
                      f"{m.last_fetch_at.isoformat(timespec='seconds') if m.last_fetch_at else '-'}")
     o = report.outbox
+    if not o:  # the database could not tell
+        return "\n".join(lines)
     lines.append(f"  outbox: {o['queued']} queued, {o['retrying']} retrying, {o['failed']} failed, {o['sent']} sent")
     held = ", ".join(f"{n} {kind}" for kind, n in sorted(report.quarantine.items())) or "empty"
     lines.append(f"  quarantine: {held}")

@@ -42,7 +42,7 @@ def levels(rep) -> dict[str, str]:
 def test_a_fresh_desk_is_not_unhealthy_but_says_what_it_does_not_know(tmp_path):
     rep = report(make_desk(tmp_path, mailboxes=[DROP]))
     assert rep.healthy
-    assert levels(rep) == {"daemon": "warn", "mailbox drop": "warn", "outbox": "ok"}
+    assert levels(rep) == {"storage": "ok", "daemon": "warn", "mailbox drop": "warn", "outbox": "ok"}
 
 
 def test_a_working_daemon_and_mailboxes_are_healthy(tmp_path):
@@ -67,7 +67,7 @@ def test_one_failing_mailbox_makes_the_desk_unhealthy_and_names_the_error(tmp_pa
     MailboxMonitor(desk, "sales").failed(AuthFailed("imap.example.test refused the login of 'sales'"))
     rep = report(desk)
     assert not rep.healthy
-    assert levels(rep) == {"daemon": "ok", "mailbox drop": "ok", "mailbox sales": "fail", "outbox": "ok"}
+    assert levels(rep) == {"storage": "ok", "daemon": "ok", "mailbox drop": "ok", "mailbox sales": "fail", "outbox": "ok"}
     sales = next(f for f in rep.findings if f.subject == "mailbox sales")
     assert "refused the login of 'sales'" in sales.detail and "failing since" in sales.detail
 

@@ -14,14 +14,17 @@ from maildesk.clock import ManualClock
 from maildesk.daemon import run_once
 from maildesk.service import run_forever
 from maildesk.desk import Desk
-from maildesk.errors import ConfigError, SchemaTooNew, StoreUnavailable
+from maildesk.errors import ConfigError, SchemaTooNew, StoreCorrupt, StoreUnavailable
+from maildesk.health import StorageWatch
 from maildesk.intake.sniff import not_mail
-from maildesk.models import Origin, RawMessage
+from maildesk.models import Origin, Outcome, RawMessage
 from maildesk.pipeline import Runner, raw_hash
 from maildesk.stage import Context
+from maildesk.store.faults import FaultLog
 
 EX_DATAERR = 65  # sysexits.h: the input was not a message; the MTA bounces it
-EX_TEMPFAIL = 75
+EX_IOERR = 74  # run --once: the database is corrupt (deliver says 75 even then: an MTA bounces on 74)
+EX_TEMPFAIL = 75  # the database could not take the mail (full, locked): try again later
 log = logging.getLogger("maildesk.intake")
 
 
@@ -59,6 +62,9 @@ def run(state: State, once: bool, now: str | None) -> None:
         run_forever(desk)
     except SchemaTooNew as exc:
         raise click.ClickException(str(exc)) from exc
+    except StoreUnavailable as exc:  # run --once: the database failed; what was not stored waits where it is
+        echo(f"maildesk run: the database failed, the run stopped: {exc}", err=True)
+        raise SystemExit(EX_IOERR if isinstance(exc, StoreCorrupt) else EX_TEMPFAIL) from exc
 
 
 @click.command()
@@ -73,13 +79,7 @@ def deliver(state: State, mailbox: str) -> None:
         raise SystemExit(EX_DATAERR)
     try:
         desk = Desk.load(state.config_or_raise())
-        store = desk.open_store()
-        try:
-            raw = RawMessage(Origin(mailbox, f"sha256:{raw_hash(data)}"), data, datetime.now(timezone.utc))
-            outcome = Runner(Context(desk, store)).process(raw)
-            store.sync()  # durable before exit 0 lets the MTA drop its copy
-        finally:
-            store.close()
+        outcome = StorageWatch(desk, "deliver").run(lambda: _store_one(desk, mailbox, data))
     except (StoreUnavailable, ConfigError) as exc:
         echo(f"maildesk deliver: message not stored, try again later: {exc}", err=True)
         raise SystemExit(EX_TEMPFAIL) from exc
@@ -88,3 +88,16 @@ def deliver(state: State, mailbox: str) -> None:
         echo(f"maildesk deliver: message not stored, try again later: {exc}", err=True)
         raise SystemExit(EX_TEMPFAIL) from exc
     echo(f"{outcome.status}" + (f" ticket {outcome.ticket_id}" if outcome.ticket_id else ""))
+
+
+def _store_one(desk: Desk, mailbox: str, data: bytes) -> Outcome:
+    """Run one message through the pipeline and make it durable."""
+    store = desk.open_store()
+    FaultLog(desk.db_path).reserve()
+    try:
+        raw = RawMessage(Origin(mailbox, f"sha256:{raw_hash(data)}"), data, datetime.now(timezone.utc))
+        outcome = Runner(Context(desk, store)).process(raw)
+        store.sync()  # durable before exit 0 lets the MTA drop its copy
+    finally:
+        store.close()
+    return outcome

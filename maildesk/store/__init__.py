@@ -13,6 +13,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from maildesk.errors import SchemaTooNew, StoreUnavailable
+from maildesk.store.faults import storage_error
 from maildesk.store.ledger import LedgerStore
 from maildesk.store.health import Gauges
 from maildesk.store.operations import HealthStore, TokenStore
@@ -30,16 +31,6 @@ from maildesk.store.tickets import TicketStore
 log = logging.getLogger("maildesk.store")
 
 DB_NAME = "maildesk.db"
-
-# sqlite3 raises OperationalError both for temporary conditions and for SQL bugs;
-# only these mean "try again later" (the message stays where it came from).
-_TEMPORARY = ("locked", "busy", "readonly", "read-only", "disk i/o", "disk is full",
-              "unable to open", "database or disk")
-
-
-def is_temporary(exc: BaseException) -> bool:
-    return isinstance(exc, sqlite3.OperationalError) and any(t in str(exc).lower() for t in _TEMPORARY)
-
 
 def _wal(conn: sqlite3.Connection, *, wait_ms: int) -> None:
     """Switch to WAL once (the mode is stored in the file). The switch needs the database to
@@ -115,12 +106,13 @@ class Store:
                 db.execute("PRAGMA synchronous = NORMAL")  # durable across crashes of the process
             db.execute("PRAGMA cache_size = -32768")  # 32 MiB, whatever the database size
             _migrate(db)
-        except sqlite3.OperationalError as exc:
-            if is_temporary(exc):
-                raise StoreUnavailable(f"database {path}: {exc}") from exc
-            raise
-        except OSError as exc:
-            raise StoreUnavailable(f"database {path}: {exc}") from exc
+        except (sqlite3.DatabaseError, OSError) as exc:
+            failure = storage_error(exc, f"database {path}")
+            if failure is None and isinstance(exc, OSError):
+                failure = StoreUnavailable(f"database {path}: {exc}")
+            if failure is None:
+                raise
+            raise failure from exc
         return cls(db)
 
     @classmethod
@@ -129,7 +121,8 @@ class Store:
 
     @contextmanager
     def atomic(self) -> Iterator[Store]:
-        """One transaction (a savepoint when nested); temporary SQLite failures surface as StoreUnavailable.
+        """One transaction (a savepoint when nested); storage failures surface as StoreUnavailable
+        (StoreFull, StoreCorrupt: ``maildesk.store.faults``).
 
         The outermost one takes the write lock at once (``BEGIN IMMEDIATE``), waiting up to the
         busy timeout for other writers: a transaction that read first and wrote later could
@@ -142,10 +135,11 @@ class Store:
             else:
                 with self._immediate():
                     yield self
-        except sqlite3.OperationalError as exc:
-            if is_temporary(exc):
-                raise StoreUnavailable(str(exc)) from exc
-            raise
+        except (sqlite3.DatabaseError, OSError) as exc:
+            failure = storage_error(exc)
+            if failure is None:
+                raise
+            raise failure from exc
 
     @contextmanager
     def _immediate(self) -> Iterator[None]:
@@ -169,10 +163,11 @@ class Store:
         """
         try:
             self.db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        except sqlite3.OperationalError as exc:
-            if is_temporary(exc):
-                raise StoreUnavailable(str(exc)) from exc
-            raise
+        except sqlite3.DatabaseError as exc:
+            failure = storage_error(exc)
+            if failure is None:
+                raise
+            raise failure from exc
 
     def close(self) -> None:
         self.db.close()

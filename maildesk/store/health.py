@@ -1,11 +1,16 @@
-"""Read-only counts for the health gauges: open tickets, the outbox, quarantine and SLA timers."""
+"""Read-only counts for the health gauges (open tickets, the outbox, quarantine, SLA timers) and the page check."""
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from sqlite_utils import Database
 
+from maildesk.store.faults import storage_error
 from maildesk.store.queues import OPEN_STATUSES
 
 #: Outbox statuses of a notice not sent yet; the same expression as the partial index ``outbox_due``.
@@ -14,6 +19,17 @@ _UNSENT = "status IN ('queued', 'sending')"
 QUARANTINE_HELD = "held"
 #: The event kind the SLA timers record for each breach (``maildesk.sla.actions``).
 BREACH_EVENT = "sla-breach"
+#: Problems ``quick_check`` lists at most; one is enough to know the file is damaged.
+CHECK_PROBLEMS = 10
+
+
+@dataclass(frozen=True)
+class PageCheck:
+    """What ``PRAGMA quick_check`` found: ``ok`` None when it ran out of time before the end."""
+
+    ok: bool | None
+    problems: tuple[str, ...]
+    seconds: float
 
 
 class Gauges:
@@ -91,3 +107,27 @@ class Gauges:
         """Messages taken in (receipts) per mailbox, on the index ``receipts_origin``."""
         rows = self.conn.execute("SELECT mailbox, COUNT(*) FROM receipts GROUP BY mailbox").fetchall()
         return {str(mailbox): int(n) for mailbox, n in rows}
+
+    def check_pages(self, budget: float) -> PageCheck:
+        """``PRAGMA quick_check``: every page of every table and index is read and its b-tree checked
+        (not the index contents: that is ``integrity_check``); interrupted after ``budget`` seconds.
+
+        Raises StoreCorrupt when SQLite cannot even read a page it needs for the check.
+        """
+        timer = threading.Timer(budget, self.conn.interrupt)
+        started = time.monotonic()
+        timer.start()
+        try:
+            rows = self.conn.execute(f"PRAGMA quick_check({CHECK_PROBLEMS})").fetchall()
+        except sqlite3.DatabaseError as exc:
+            if (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF == sqlite3.SQLITE_INTERRUPT:
+                return PageCheck(None, (), time.monotonic() - started)
+            failure = storage_error(exc, "PRAGMA quick_check")
+            if failure is None:
+                raise
+            raise failure from exc
+        finally:
+            timer.cancel()
+            timer.join()
+        problems = tuple(str(row[0]) for row in rows if row[0] != "ok")
+        return PageCheck(not problems, problems, time.monotonic() - started)
