@@ -44,7 +44,7 @@ AUTOMATIC = [
         {"Auto-Submitted: auto-replied", "auto-reply subject", "X-Auto-Response-Suppress: All", "Return-Path <>"},
     ),
     ("gmail-vacation.eml", "auto-reply", {"Auto-Submitted: auto-replied", "X-Autoreply present", "Precedence: bulk"}),
-    ("abwesenheitsnotiz.eml", "auto-reply", {"out-of-office subject", "X-Auto-Response-Suppress: All"}),
+    ("abwesenheitsnotiz.eml", "auto-reply", {"auto-reply subject", "X-Auto-Response-Suppress: All"}),
     ("list-post.eml", "bulk", {"List-Id present", "List-Post present", "X-BeenThere present"}),
     ("newsletter.eml", "bulk", {"Precedence: bulk", "List-Unsubscribe present"}),
     ("monitoring-alert.eml", "auto-generated", {"Auto-Submitted: auto-generated"}),

@@ -8,6 +8,7 @@ from email.message import EmailMessage, Message
 from functools import cached_property
 
 from maildesk.intake.bounce import parse_bounce, ses_notification
+from maildesk.intake.machines import absence_reasons, acknowledgement_reasons, desk_software
 from maildesk.intake.mailview import MailView, content_param
 from maildesk.intake.people import is_desk_address
 from maildesk.models import LOOP_HEADER, BounceReport, Classification, MailKind
@@ -49,15 +50,6 @@ _BOUNCE_WORDING = re.compile(
     r"|(?:message|mail) (?:could not|couldn't|was not|wasn't) (?:be )?delivered|user unknown|no such user"
     r"|mailbox (?:is )?(?:full|unavailable)|recipient address rejected|smtp error",
     re.I | re.M,
-)
-_STRONG_AUTOREPLY_SUBJECT = re.compile(
-    r"^\s*(?:automatic reply|auto[- ]reply)\s*:|^\s*out of (?:the )?office reply\b", re.I
-)
-_WEAK_AUTOREPLY_SUBJECT = re.compile(
-    r"^\s*(?:out of (?:the )?office|autoreply|auto\s*:|abwesenheitsnotiz|abwesend|r[ée]ponse automatique"
-    r"|respuesta autom[áa]tica|risposta automatica|automatisch antwoord|automatische antwort|autosvar)"
-    r"|\bi(?: am|'m) (?:currently )?(?:out of (?:the )?office|away|on (?:vacation|holiday|leave))",
-    re.I,
 )
 _LIST_SOFTWARE = ("Mailing-List", "X-Mailing-List", "X-ML-Name", "X-MLServer", "X-Mailman-Version", "X-BeenThere")
 
@@ -219,10 +211,11 @@ def _autoreply_reasons(view: _View, others: bool) -> list[str]:
         reasons.append("X-Apple-Action: vacation")
     if (view.header("precedence") or "").lower() in {"auto_reply", "auto-reply"}:
         reasons.append("Precedence: auto_reply")
-    if _STRONG_AUTOREPLY_SUBJECT.search(view.subject):
-        reasons.append("auto-reply subject")
-    elif _WEAK_AUTOREPLY_SUBJECT.search(view.subject) and (reasons or others):
-        reasons.append("out-of-office subject")
+    replying = bool(view.header("in-reply-to") or view.header("references"))
+    if view.subject:
+        reasons += absence_reasons(view.subject, view.text, replying=replying, machine=bool(reasons or others))
+        desk = desk_software(view.header_names, view.header)
+        reasons += acknowledgement_reasons(view.subject, view.text, desk=desk, replying=replying)
     return reasons
 
 
@@ -237,7 +230,9 @@ def _bulk_reasons(view: _View) -> list[str]:
 
 
 def _auto_submitted(view: _View) -> str:
-    return (view.header("auto-submitted") or "").split(";")[0].strip().lower()
+    """The keyword alone: parameters and comments go ("auto-replied (vacation)", as Pigeonhole writes)."""
+    value = re.split(r"[;(]", view.header("auto-submitted") or "", maxsplit=1)[0]
+    return value.strip().lower()
 
 
 def _autogen_reasons(view: _View) -> list[str]:
