@@ -71,10 +71,10 @@ class E2E:
 
 @pytest.fixture
 def make_e2e(tmp_path, dovecot, make_smtp_server):
-    def make(**desk_options) -> E2E:
+    def make(notify: dict | None = None, **desk_options) -> E2E:
         smtp = make_smtp_server()
         desk = make_desk(
-            tmp_path, tiers=TIERS, notify={"enabled": True}, **desk_options,
+            tmp_path, tiers=TIERS, notify={"enabled": True, **(notify or {})}, **desk_options,
             mailboxes=[dovecot_mailbox(tmp_path, dovecot)],
             outbound=smtp_outbound(smtp))
         return E2E(desk, dovecot, smtp)

@@ -203,7 +203,9 @@ def forward_vendor_reply(work: Work, ctx: Context) -> None:
     sender = work.need_parsed().sender
     ctx.store.work.event(work.ticket_id, actor=sender.addr if sender else "vendor", kind="vendor-reply",
                          at=ctx.desk.clock(), detail={"forwarded_to": owners})
-    Notices(ctx).forward(work.ticket_id, to=owners, message=message_context(work.need_parsed(), work.new_text))
+    files = ctx.store.attachments.of_message(work.message_pk) if work.message_pk else []
+    Notices(ctx).forward(work.ticket_id, to=owners, message=message_context(work.need_parsed(), work.new_text),
+                         files=files)
 
 
 def _index(ctx: Context, tier: str) -> int:

@@ -43,11 +43,19 @@ class OutboundConfig:
         return read_password(self.password_env, self.password_file, "outbound")
 
 
+#: Programs and scripts a mail client would run: listed in notices, never attached.
+NEVER_ATTACHED = (".exe", ".com", ".bat", ".cmd", ".scr", ".pif", ".msi", ".msp", ".dll", ".cpl", ".js", ".jse",
+                  ".vbs", ".vbe", ".wsf", ".wsh", ".hta", ".ps1", ".psm1", ".jar", ".sh", ".lnk", ".reg", ".iso",
+                  ".application", ".appx", ".msix", ".docm", ".xlsm", ".pptm")
+
+
 @dataclass(frozen=True)
 class NotifyConfig:
     enabled: bool = True  # queue acknowledgements and alerts at all
     templates_dir: Path | None = None
     help_links: tuple[tuple[str, str], ...] = ()  # (title, url) for acknowledgements
+    attach_max_bytes: int = 10_000_000  # files a notice to agents carries, in all; the rest are listed
+    attach_never: tuple[str, ...] = NEVER_ATTACHED  # file name endings only ever listed, never attached
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,8 @@ NOTIFY = {
     "enabled": Option(bool, True),
     "templates_dir": Option(str, ""),
     "help_links": Option(list, []),
+    "attach_max_bytes": Option(int, 10_000_000, in_range(0, 100_000_000)),
+    "attach_never": Option(list, list(NEVER_ATTACHED)),
 }
 
 TIER = {
@@ -161,8 +171,14 @@ def read_notify(raw: Any, *, base: Path, problems: Problems) -> NotifyConfig:
             problems.add(f"{where}.url", f"expected an http(s) URL, got {show(link['url'])}")
         else:
             links.append((link["title"], link["url"]))
+    never = []
+    for i, ending in enumerate(v["attach_never"]):
+        if not isinstance(ending, str) or not re.fullmatch(r"\.[A-Za-z0-9_+-]{1,16}", ending):
+            problems.add(f"notify.attach_never[{i}]", f'expected a file name ending like ".exe", got {show(ending)}')
+        else:
+            never.append(ending.lower())
     return NotifyConfig(enabled=v["enabled"], templates_dir=base / v["templates_dir"] if v["templates_dir"] else None,
-                        help_links=tuple(links))
+                        help_links=tuple(links), attach_max_bytes=v["attach_max_bytes"], attach_never=tuple(never))
 
 
 def address_list(raw: list[Any], key: str, problems: Problems, *, desk_address: str | None,

@@ -11,7 +11,7 @@ from email.utils import format_datetime
 from maildesk.clock import Clock, system_clock
 from maildesk.errors import MaildeskError
 from maildesk.models import LOOP_HEADER, Address
-from maildesk.notify.mime import CRLF, mime_body
+from maildesk.notify.mime import CRLF, OutFile, mime_body
 
 #: The Auto-Submitted value each kind of notice carries (RFC 3834); "" for words a person wrote.
 AUTO_SUBMITTED: dict[str, str] = {
@@ -66,6 +66,7 @@ class Outgoing:
     references: tuple[str, ...]
     reply_to: str  # the signed reply-token address
     auto_submitted: str  # "auto-replied", "auto-generated" or "" (a person wrote it)
+    files: tuple[OutFile, ...] = ()  # attachments; their names are display text only
 
 
 @dataclass(frozen=True)
@@ -272,7 +273,7 @@ def compose(out: Outgoing, *, sender: Address, loop_id: str, clock: Clock = syst
         *([_token_field(TICKET_HEADER, str(out.ticket_id))] if out.ticket_id else []),
         _token_field("MIME-Version", "1.0"),
     ]
-    return Composed(tuple(fields), mime_body(out.text, out.html))
+    return Composed(tuple(fields), mime_body(out.text, out.html, out.files))
 
 
 def envelope(out: Outgoing, sender: Address) -> tuple[str, list[str], bool]:

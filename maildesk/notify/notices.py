@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
-from maildesk.models import Address
+from maildesk.models import Address, StoredAttachment
 from maildesk.notify.notifier import CUSTOMER_ROLE, Notifier, Parent, agent_role, agents_of, ticket_context
 from maildesk.stage import Context
 
@@ -64,13 +65,14 @@ class Notices:
         tier = next((t for t in self.ctx.desk.config.tiers if t.name == handover.to_tier), None)
         context = {**ticket_context(self.ctx, ticket_id), "handover": asdict(handover),
                    "history": self.ctx.store.tickets.history(ticket_id)}
-        queued = []
+        queued, files = [], self.ctx.store.attachments.of_ticket(ticket_id)
         for agent in tier.agents if tier else ():
             if why_not := self.notifier.may_auto_answer(agent, capped=False):
                 log.warning("ticket %s: no escalation notice to %s (%s)", ticket_id, agent, why_not)
                 continue
             queued.append(self.notifier.queue(kind="escalation", ticket_id=ticket_id, to=Address(agent),
-                                              role=agent_role(agent), context=context, parent=self._parent(ticket_id)))
+                                              role=agent_role(agent), context=context, parent=self._parent(ticket_id),
+                                              files=files))
         return [q for q in queued if q is not None]
 
     def receipt(self, ticket_id: int, *, agent: Address, results: CommandResults, parent: Parent) -> int | None:
@@ -82,11 +84,12 @@ class Notices:
         return self.notifier.queue(kind="receipt", ticket_id=ticket_id, to=agent, role=agent_role(agent.addr),
                                    context=context, parent=parent)
 
-    def forward(self, ticket_id: int, *, to: list[str], message: dict[str, Any]) -> list[int]:
-        """A vendor's reply to the agents who handle the ticket; never to a customer."""
+    def forward(self, ticket_id: int, *, to: list[str], message: dict[str, Any],
+                files: Sequence[StoredAttachment] = ()) -> list[int]:
+        """A vendor's reply, with its files, to the agents who handle the ticket; never to a customer."""
         context = {**ticket_context(self.ctx, ticket_id), "message": message}
         queued = [self.notifier.queue(kind="forward", ticket_id=ticket_id, to=Address(agent), role=agent_role(agent),
-                                      context=context) for agent in to]
+                                      context=context, files=files) for agent in to]
         return [q for q in queued if q is not None]
 
     def customers(self, ticket_id: int) -> list[Address]:

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from maildesk.errors import MaildeskError
-from maildesk.models import Address, ParsedMessage
+from maildesk.models import Address, ParsedMessage, StoredAttachment
 from maildesk.notify.compose import AUTO_SUBMITTED, Outgoing, compose, envelope, new_message_id, to_bytes
-from maildesk.notify.render import Templates
+from maildesk.notify.files import Selection, select
+from maildesk.notify.render import NOTICE_VARIABLES, Templates
 from maildesk.stage import Context
 from maildesk.tokens import make_token, reply_address
 
@@ -88,12 +89,14 @@ class Notifier:
         return None
 
     def queue(self, *, kind: str, ticket_id: int, to: Address, role: str, context: Mapping[str, Any],
-              parent: Parent = Parent(), template: str | None = None) -> int | None:
-        """Queue one notice (from the ``template`` family in place of ``kind``'s own files, when given);
-        a broken template or address is logged on the ticket, never fatal."""
+              parent: Parent = Parent(), template: str | None = None,
+              files: Sequence[StoredAttachment] = ()) -> int | None:
+        """Queue one notice (from the ``template`` family in place of ``kind``'s own files, when given),
+        carrying those ``files`` this recipient has not had yet, within the limits; a broken template
+        or address is logged on the ticket, never fatal."""
         try:
             return self._queue(kind=kind, ticket_id=ticket_id, to=to, role=role, context=context, parent=parent,
-                               template=template)
+                               template=template, files=files)
         except MaildeskError as exc:
             log.error("ticket %s: %s notice to %s not queued: %s", ticket_id, kind, to.addr, exc)
             self.ctx.store.tickets.event(ticket_id, at=self.ctx.desk.clock(), actor="system", kind="notice-failed",
@@ -101,26 +104,43 @@ class Notifier:
             return None
 
     def _queue(self, *, kind: str, ticket_id: int, to: Address, role: str, context: Mapping[str, Any],
-               parent: Parent, template: str | None) -> int:
+               parent: Parent, template: str | None, files: Sequence[StoredAttachment]) -> int:
         desk, store = self.ctx.desk, self.ctx.store
         outbound = desk.config.outbound
         assert outbound is not None
         token_address = reply_address(desk.address, make_token(desk.secret, ticket_id, role))
+        chosen = self._files(ticket_id, to, files)
+        listing = ({"files": [asdict(f) for f in chosen.listed], "files_unlisted": chosen.unlisted}
+                   if "files" in NOTICE_VARIABLES.get(kind, ()) else {})
         rendered = self.templates.render(kind, {**context, "reply_address": token_address,
-                                                "recipient": {"address": to.addr, "name": to.name}},
+                                                "recipient": {"address": to.addr, "name": to.name}, **listing},
                                          family=template)
         auto_submitted = AUTO_SUBMITTED.get(kind, "auto-generated")
         out = Outgoing(
             ticket_id=ticket_id, kind=kind, to=to, subject=rendered.subject, text=rendered.text, html=rendered.html,
             message_id=new_message_id(desk.config.desk.domain, ticket_id), in_reply_to=parent.message_id,
-            references=parent.references, reply_to=token_address, auto_submitted=auto_submitted)
+            references=parent.references, reply_to=token_address, auto_submitted=auto_submitted,
+            files=chosen.attached)
         msg = compose(out, sender=outbound.sender, loop_id=desk.loop_id, clock=desk.clock)
         env_from, _, smtputf8 = envelope(out, outbound.sender)
         store.tickets.add_sent_ref(ticket_id, out.message_id)
+        store.attachments.mark_sent(ticket_id, to.addr, chosen.digests, at=desk.clock())
         return store.outbox.enqueue(
             ticket_id=ticket_id, kind=kind, recipient=to.addr, message_id=out.message_id, envelope_from=env_from,
             data=to_bytes(msg, smtputf8=smtputf8), smtputf8=smtputf8, automatic=bool(auto_submitted),
             now=desk.clock())
+
+
+    def _files(self, ticket_id: int, to: Address, files: Sequence[StoredAttachment]) -> Selection:
+        if not files:
+            return NO_FILES
+        notify = self.ctx.desk.config.notify
+        sent = self.ctx.store.attachments.sent_to(ticket_id, to.addr)
+        return select(files, data_dir=self.ctx.desk.data_dir, sent=sent, limit=notify.attach_max_bytes,
+                      never=notify.attach_never)
+
+
+NO_FILES = Selection((), (), 0, ())
 
 
 def ticket_context(ctx: Context, ticket_id: int) -> dict[str, Any]:

@@ -37,13 +37,13 @@ PARTS: tuple[str, ...] = ("subject", "txt", "html")  # NAME.PART.j2; only html m
 COMMON_VARIABLES: tuple[str, ...] = ("desk", "ticket", "recipient", "reply_address")
 NOTICE_VARIABLES: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "acknowledgement": ("help_links", "articles"),
-    "alert": ("message", "articles"),
+    "alert": ("message", "articles", "files", "files_unlisted"),
     "relay": ("message", "agent_name"),
     "status": ("old_status", "new_status"),
-    "escalation": ("history", "handover"),
+    "escalation": ("history", "handover", "files", "files_unlisted"),
     "resolution": ("resolution",),
     "receipt": ("results",),
-    "forward": ("message",),
+    "forward": ("message", "files", "files_unlisted"),
     "sla": ("sla",),
     "update": (),
     "admin": ("problem",),
@@ -81,6 +81,10 @@ SAMPLE_CONTEXT: Mapping[str, object] = MappingProxyType({
     "handover": {"from_tier": "L1", "to_tier": "L2", "reason": "The account lock needs an administrator.",
                  "tried": "Password reset link, cleared the browser session.",
                  "time_in_tier": timedelta(hours=26, minutes=5)},   # a timedelta, seconds or text
+    "files": [{"name": "screenshot.png", "size": 48213, "status": "attached"},   # files of the message or
+              {"name": "trace.zip", "size": 31_000_000, "status": "over the limit"},  # ticket, names made safe
+              {"name": "setup.exe", "size": 90112, "status": "not attached: a program or script"}],
+    "files_unlisted": 0,
     "results": {"done": ["status pending"], "failed": ["tier L9: no such tier"], "ignored": ["thanks!"]},
     "sla": {"clock": "first_response", "what": "warning",      # sla: a warning or a breach of one clock
             "due_at": "2024-05-02T10:14:05+00:00", "escalated_to": "L2"},
@@ -132,7 +136,7 @@ class Templates:
                                                 default=False),
             keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
             auto_reload=False)  # templates are read once per process: restart to pick up edits
-        self.env.filters.update(duration=duration, when=when, paragraphs=paragraphs)
+        self.env.filters.update(duration=duration, when=when, paragraphs=paragraphs, filesize=filesize)
 
     def render(self, name: str, context: Mapping[str, object], *, family: str | None = None) -> Rendered:
         """Subject (one line), text and optional HTML of notice ``name``; raises TemplateError.
@@ -289,6 +293,16 @@ def when(value: object) -> str:
     offset = moment.utcoffset()
     zone = "" if offset is None else " UTC" if not offset else moment.strftime(" %z")
     return moment.strftime("%Y-%m-%d %H:%M") + zone
+
+
+def filesize(value: object) -> str:
+    """Filter: a number of bytes as "512 bytes", "34 KB" or "1.2 MB"."""
+    size = int(value) if isinstance(value, int) else 0
+    if size < 1000:
+        return f"{size} byte" + ("" if size == 1 else "s")
+    if size < 1_000_000:
+        return f"{size / 1000:.0f} KB"
+    return f"{size / 1_000_000:.1f} MB"
 
 
 def paragraphs(value: object) -> Markup:

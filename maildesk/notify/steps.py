@@ -81,12 +81,13 @@ class AlertTier:
         tier = ctx.desk.config.tier(ticket["tier"])
         agents = (ticket["assignee"],) if ticket.get("assignee") else tier.agents if tier else ()
         notifier = Notifier(ctx)
+        files = ctx.store.attachments.of_message(work.message_pk) if work.message_pk else []
         for agent in agents:
             if why_not := notifier.may_auto_answer(agent, capped=False):
                 log.warning("ticket %s: no alert to %s (%s)", work.ticket_id, agent, why_not)
                 continue
             notifier.queue(kind="alert", ticket_id=work.ticket_id, to=Address(agent), role=agent_role(agent),
-                           context=context, parent=Parent.of(parsed))
+                           context=context, parent=Parent.of(parsed), files=files)
         return work
 
 

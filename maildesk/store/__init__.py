@@ -13,6 +13,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from maildesk.errors import SchemaTooNew, StoreUnavailable
+from maildesk.store.attachments import AttachmentStore
 from maildesk.store.faults import storage_error
 from maildesk.store.ledger import LedgerStore
 from maildesk.store.health import Gauges
@@ -73,6 +74,7 @@ class Store:
         self.db = db
         self.ledger = LedgerStore(db)
         self.tickets = TicketStore(db)
+        self.attachments = AttachmentStore(db)
         self.quarantine = QuarantineStore(db)
         self.outbox = OutboxStore(db)
         self.queues = QueueStore(db)

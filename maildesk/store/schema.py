@@ -335,3 +335,17 @@ def operations(db: Database) -> None:
 def message_sender_role(db: Database) -> None:
     """How each message's sender stood to its ticket: requester, cc, agent or stranger."""
     _run(db, "ALTER TABLE messages ADD COLUMN sender_role TEXT NOT NULL DEFAULT ''")
+
+
+@migrations(name="0011_files_sent")
+def files_sent(db: Database) -> None:
+    """Which stored files each person has been sent about a ticket: a file goes once per agent per ticket."""
+    _run(db, """
+        CREATE TABLE files_sent (
+            ticket_id INTEGER NOT NULL,
+            recipient TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            sent_at TEXT NOT NULL,
+            PRIMARY KEY (ticket_id, recipient, sha256)
+        ) WITHOUT ROWID
+        """)
