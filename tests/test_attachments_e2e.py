@@ -78,3 +78,44 @@ def test_files_over_the_limit_are_listed_with_their_size_not_attached(make_e2e):
     assert set(files_of(alert)) == {"screen.png"}  # 2 KB fits; the 10 KB report does not
     body = alert.get_body(("plain",)).get_content()
     assert "crash-report.pdf (10 KB): over the limit" in body
+
+
+def agent_reply(alert: EmailMessage, body: str, files: tuple[tuple[str, bytes, str], ...]) -> bytes:
+    """An Outlook-shaped reply carrying files, to the alert's reply address."""
+    msg = EmailMessage()
+    msg["From"], msg["To"] = f"Alice Martin <{ALICE}>", alert["Reply-To"]
+    msg["Subject"], msg["In-Reply-To"] = f"RE: {alert['Subject']}", alert["Message-ID"]
+    msg["Message-ID"] = make_msgid(domain="example.test")
+    msg.set_content(body)
+    for name, data, ctype in files:
+        maintype, subtype = ctype.split("/")
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+    return msg.as_bytes()
+
+
+def test_an_agents_file_reaches_the_customer_and_a_notes_file_stays_inside(e2e):
+    e2e.send(customer_mail())
+    (alert,) = e2e.got(ALICE, "alert")
+    e2e.send(agent_reply(alert, "#take\n\nDana, the settings are in the picture.\n",
+                         (("settings.png", PNG, "image/png"),)))
+    (relay,) = e2e.got(DANA, "relay")
+    assert files_of(relay) == {"settings.png": PNG}
+    e2e.send(agent_reply(alert, "#note the vendor's trace, for us only\n", (("trace.pdf", PDF, "application/pdf"),)))
+    assert len(e2e.got(DANA, "relay")) == 1  # nothing more reached the customer
+    ticket = int(alert["X-Maildesk-Ticket"])
+    names = [a["filename"] for m in e2e.show(ticket)["messages"] for a in m["attachments"]]
+    assert "trace.pdf" in names  # kept with the ticket, internal
+
+
+def test_an_agents_reply_with_a_file_it_may_not_send_sends_nothing_and_says_why(make_e2e):  # noqa: F811
+    e2e = make_e2e(notify={"attach_max_bytes": 5000})
+    e2e.send(customer_mail())
+    (alert,) = e2e.got(ALICE, "alert")
+    ticket = int(alert["X-Maildesk-Ticket"])
+    e2e.send(agent_reply(alert, "#take\n\nDana, run this tool and read the report.\n",
+                         (("tool.exe", TOOL, "application/octet-stream"), ("report.pdf", PDF, "application/pdf"))))
+    assert e2e.got(DANA, "relay") == []
+    assert e2e.state(ticket)[2] is None  # #take was not applied either: all or nothing
+    (receipt,) = e2e.got(ALICE, "receipt")
+    words = receipt.get_body(("plain",)).get_content()
+    assert "tool.exe: a program or script is never sent" in words and "more than the limit of 5,000" in words

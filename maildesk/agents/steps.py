@@ -9,7 +9,8 @@ from maildesk.agents.authority import Authority, authorize, authorize_new, perso
 from maildesk.agents.workflow import Desk, Effect, Plan, plan
 from maildesk.intake.commands import ParsedCommands, help_text, parse_commands
 from maildesk.intake.rating import parse_rating
-from maildesk.models import Address
+from maildesk.models import Address, StoredAttachment
+from maildesk.notify.files import refusals
 from maildesk.notify.notices import CommandResults, Handover, Notices
 from maildesk.notify.notifier import Parent, agents_of, message_context, vendors_of
 from maildesk.stage import Context, Work
@@ -107,13 +108,16 @@ def run(work: Work, ctx: Context, parsed: ParsedCommands, agent: str) -> None:
                 others=ctx.store.work.statuses(named) if named else {},
                 vendors=frozenset(t.name for t in config.tiers if t.vendor))
     result = plan(state, parsed.commands, desk)
-    failed = tuple(f"line {e.line}: {e.problem}" for e in parsed.errors) + result.failed
+    relaying = bool(parsed.reply) and not parsed.internal_only and not _has_note(parsed.reply)
+    files = _relayed_files(work, ctx) if relaying else []
+    failed = (tuple(f"line {e.line}: {e.problem}" for e in parsed.errors) + result.failed
+              + tuple(refusals(files, limit=config.notify.attach_max_bytes, never=config.notify.attach_never)))
     notices, message = Notices(ctx), work.need_parsed()
     if not failed:
         apply(work, ctx, result, agent, notices)
-        if parsed.reply and not parsed.internal_only and not _has_note(parsed.reply):
+        if relaying:
             name = message.sender.name if message.sender and message.sender.name else ""
-            notices.relay(ticket_id, agent_name=name, text=parsed.reply, parent=None)
+            notices.relay(ticket_id, agent_name=name, text=parsed.reply, parent=None, files=files)
     if parsed.commands or parsed.errors:
         done = result.done if not failed else ()
         skipped = ("nothing was applied and your reply was not sent: fix the failed command(s) and send again",) \
@@ -170,6 +174,13 @@ def _effect(ticket_id: int, effect: Effect, ctx: Context, agent: str, notices: N
         ctx.store.work.event(ticket_id, actor=agent, kind="help", at=now)
     elif effect.kind == "note":
         ctx.store.work.event(ticket_id, actor=agent, kind="note", at=now, detail=detail)
+
+
+def _relayed_files(work: Work, ctx: Context) -> list[StoredAttachment]:
+    """The files of an agent's reply that go to the customer: all but inline images, which belong to
+    the agent's own HTML (signature logos) and not to the words relayed."""
+    stored = ctx.store.attachments.of_message(work.message_pk) if work.message_pk else []
+    return [f for f in stored if not (f.inline and f.content_id and f.content_type.startswith("image/"))]
 
 
 def _has_note(reply: str) -> bool:

@@ -77,6 +77,20 @@ def _read(data_dir: Path, stored: StoredAttachment) -> bytes | None:
     return data if len(data) == stored.size else None
 
 
+def refusals(files: Sequence[StoredAttachment], *, limit: int, never: Collection[str]) -> list[str]:
+    """Why an agent's files cannot go to the customer as they are: each too-large total, program or
+    excess, one line each; empty when all of them may go."""
+    problems = [f"{display_name(f.filename)}: a program or script is never sent; share it another way"
+                for f in files if any(display_name(f.filename).lower().endswith(e) for e in never)]
+    total = sum(f.size for f in files)
+    if total > limit:
+        problems.append(f"the files come to {total:,} bytes, more than the limit of {limit:,}: send fewer or "
+                        "smaller ones")
+    if len(files) > MAX_FILES:
+        problems.append(f"{len(files)} files, more than {MAX_FILES} in one reply")
+    return problems
+
+
 def display_name(filename: str) -> str:
     """The stored name (made safe at intake) once more as one clean line, never with a directory."""
     name = clean_text(filename.replace("/", "_").replace("\\", "_"), 200).lstrip(". ")

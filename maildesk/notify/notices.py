@@ -53,12 +53,13 @@ class Notices:
     def resolution(self, ticket_id: int, *, summary: str) -> list[int]:
         return self._to_customers("resolution", ticket_id, {"resolution": summary})
 
-    def relay(self, ticket_id: int, *, agent_name: str, text: str, parent: Parent | None = None) -> list[int]:
-        """An agent's words to the customers, from the desk address, with the agent's name only."""
+    def relay(self, ticket_id: int, *, agent_name: str, text: str, parent: Parent | None = None,
+              files: Sequence[StoredAttachment] = ()) -> list[int]:
+        """An agent's words and files to the customers, from the desk address, with the agent's name only."""
         message = {"sender": "", "sender_name": agent_name, "date": self.ctx.desk.clock().isoformat(),
                    "subject": "", "new_text": text}
         return self._to_customers("relay", ticket_id, {"agent_name": agent_name, "message": message},
-                                  parent=parent)
+                                  parent=parent, files=files)
 
     def escalation(self, ticket_id: int, *, handover: Handover) -> list[int]:
         """The receiving tier's agents each get the ticket's full story with their own reply address."""
@@ -98,7 +99,7 @@ class Notices:
         return [p for p in self.ctx.store.tickets.participants(ticket_id) if p.addr.lower() not in staff]
 
     def _to_customers(self, kind: str, ticket_id: int, extra: dict[str, Any], *,
-                      parent: Parent | None = None) -> list[int]:
+                      parent: Parent | None = None, files: Sequence[StoredAttachment] = ()) -> list[int]:
         automatic = kind != "relay"
         context = {**ticket_context(self.ctx, ticket_id), **extra}
         queued = []
@@ -107,7 +108,8 @@ class Notices:
                 log.info("ticket %s: no %s notice to %s (%s)", ticket_id, kind, person.addr, why_not)
                 continue
             queued.append(self.notifier.queue(kind=kind, ticket_id=ticket_id, to=person, role=CUSTOMER_ROLE,
-                                              context=context, parent=parent or self._seen(ticket_id, person)))
+                                              context=context, parent=parent or self._seen(ticket_id, person),
+                                              files=files))
         return [q for q in queued if q is not None]
 
     def _seen(self, ticket_id: int, person: Address) -> Parent:
