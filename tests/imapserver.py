@@ -111,6 +111,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def server_root(prefix: str) -> Path:
+    """A new temporary directory the server's unprivileged processes can traverse (mode 0755)."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    root.chmod(0o755)
+    return root
+
+
+def mail_owner() -> tuple[int, int]:
+    """Who owns the test servers' mail: us, or ``nobody`` when we are root (Dovecot refuses root)."""
+    if os.geteuid() != 0:
+        return os.geteuid(), os.getegid()
+    nobody = pwd.getpwnam("nobody")
+    return nobody.pw_uid, nobody.pw_gid
+
+
 class DovecotServer:
     """One Dovecot instance with the single user ``support``/``secret``.
 
@@ -162,13 +177,9 @@ class DovecotServer:
         self.oauth2_introspection_url = oauth2_introspection_url or (
             oauth2.introspection_url if oauth2 is not None else "")
         self.oauth2_introspection_mode = oauth2_introspection_mode
-        self.root = Path(tempfile.mkdtemp(prefix="maildesk-dovecot-"))
-        self.root.chmod(0o755)
+        self.root = server_root("maildesk-dovecot-")
         self.port = free_port()
-        self.uid, self.gid = os.geteuid(), os.getegid()
-        if self.uid == 0:  # Dovecot refuses mail owned by root
-            nobody = pwd.getpwnam("nobody")
-            self.uid, self.gid = nobody.pw_uid, nobody.pw_gid
+        self.uid, self.gid = mail_owner()
         self.home = self.root / "home" / self.user
         self.config = self.root / "dovecot.conf"
         self.rawlog = self.root / "rawlog"

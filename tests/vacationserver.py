@@ -9,11 +9,10 @@ import signal
 import smtplib
 import socket
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
-from imapserver import free_port
+from imapserver import free_port, mail_owner, server_root
 
 HOST = "127.0.0.1"
 
@@ -28,13 +27,9 @@ class VacationServer:
 
     def __init__(self, binary: str, smtp_port: int) -> None:
         self.binary, self.smtp_port = binary, smtp_port
-        self.root = Path(tempfile.mkdtemp(prefix="maildesk-vacation-"))
-        self.root.chmod(0o755)
+        self.root = server_root("maildesk-vacation-")
         self.port = free_port()
-        self.uid, self.gid = os.geteuid(), os.getegid()
-        if self.uid == 0:  # Dovecot refuses mail owned by root
-            nobody = pwd.getpwnam("nobody")
-            self.uid, self.gid = nobody.pw_uid, nobody.pw_gid
+        self.uid, self.gid = mail_owner()
         self.users: dict[str, Path] = {}
         self._proc: subprocess.Popen[bytes] | None = None
 
