@@ -216,7 +216,7 @@ def test_worker_processes_give_the_same_result_as_in_process(tmp_path):
         for i in range(1, 20):
             drop(config, f"{i:03}.eml", make_message(subject=f"Re: case {i % 4}", in_reply_to="<root@customer.example>"
                                                      if i % 2 else None))
-        drop(config, "020.eml", make_message(body="x" * 9000))  # over the limit: quarantined in the worker
+        drop(config, "020.eml", make_message(body="x" * 9000, message_id="<big@customer.example>"))  # over the limit
         drop(config, "021.eml", make_message(headers={"Auto-Submitted": "auto-replied"}, subject="Out of office"))
         run = invoke("run", "--once", config=config)
         assert run.exit_code == 0

@@ -251,7 +251,7 @@ def test_error(text: str, problem: str) -> None:
 def test_every_command_alone(name: str) -> None:
     """Alone, a command either runs or says what it needs."""
     parsed = parse_commands(f"#{name}")
-    if name in {"take", "pending", "close", "reopen", "help", "kb"}:
+    if name in {"take", "pending", "close", "reopen", "help", "kb", "queue"}:
         assert parsed.commands == (C(name),) and parsed.errors == ()
     else:
         assert parsed.commands == ()
@@ -281,7 +281,7 @@ def test_line_numbers_for_receipts() -> None:
 def test_command_set_and_help() -> None:
     assert COMMANDS == {
         "take", "assign", "escalate", "deescalate", "priority", "tag", "pending", "hold", "note",
-        "resolve", "close", "reopen", "cc", "merge", "link", "help", "requester", "kb",
+        "resolve", "close", "reopen", "cc", "merge", "link", "help", "requester", "kb", "queue", "show", "file",
     }
     lines = help_text().split("\n")
     assert len(lines) == len(COMMANDS)
@@ -365,3 +365,24 @@ def test_large_input(text: str) -> None:
     parsed = parse_commands(text)
     assert len(parsed.commands) + len(parsed.errors) <= 1
     assert all(len(e.text) <= 200 and len(e.problem) < 200 for e in parsed.errors)
+
+
+@pytest.mark.parametrize(("text", "values", "arg", "problem"), [
+    ("#queue", (), "", None),
+    ("#queue l2", ("L2",), "", None),
+    ("#queue MINE", ("mine",), "", None),
+    ("#queue everything", None, "", "#queue takes a tier (L1, L2, L3) or mine"),
+    ("#show #42", ("42",), "", None),
+    ("#show 42 43", None, "", "#show needs one ticket number"),
+    ("#file 42 crash report.pdf", ("42",), "crash report.pdf", None),
+    ("#file 42", None, "", "#file needs one ticket number like 123 or #123, then the file's name"),
+    ("#file report.pdf", None, "", "#file needs one ticket number"),
+])
+def test_the_questions_agents_ask(text, values, arg, problem) -> None:
+    parsed = parse_commands(text, tiers=("L1", "L2", "L3"))
+    if problem is None:
+        (cmd,) = parsed.commands
+        assert cmd.values == values and (cmd.text == arg if arg else True)
+    else:
+        (error,) = parsed.errors
+        assert error.problem.startswith(problem), error.problem

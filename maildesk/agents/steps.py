@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from maildesk.agents.looks import Answers, answer
 from maildesk.agents.authority import Authority, authorize, authorize_new, personal_address
 from maildesk.agents.workflow import Desk, Effect, Plan, plan
 from maildesk.intake.commands import ParsedCommands, help_text, parse_commands
@@ -124,8 +125,10 @@ def run(work: Work, ctx: Context, parsed: ParsedCommands, agent: str) -> None:
             if failed else ()
         extra = (help_text(), f"to open a ticket for a customer, write to {personal_address(ctx, agent)} "
                  "with #requester ADDRESS") if any(e.kind == "help" for e in result.effects) else ()
-        notices.receipt(ticket_id, agent=Address(agent), parent=Parent.of(message),
-                        results=CommandResults(done=done + extra, failed=failed, ignored=skipped))
+        answers = _answers(ctx, agent, result) if not failed else Answers()
+        notices.receipt(ticket_id, agent=Address(agent), parent=Parent.of(message), files=answers.files,
+                        results=CommandResults(done=done + extra, failed=failed, ignored=skipped,
+                                               answers=answers.blocks))
 
 
 def apply(work: Work, ctx: Context, result: Plan, agent: str, notices: Notices) -> None:
@@ -174,6 +177,18 @@ def _effect(ticket_id: int, effect: Effect, ctx: Context, agent: str, notices: N
         ctx.store.work.event(ticket_id, actor=agent, kind="help", at=now)
     elif effect.kind == "note":
         ctx.store.work.event(ticket_id, actor=agent, kind="note", at=now, detail=detail)
+
+
+def _answers(ctx: Context, agent: str, result: Plan) -> Answers:
+    """The receipt's answers to #queue, #show and #file; asking about a ticket one may not see is a
+    security event on that ticket."""
+    answers = answer(ctx, agent, tuple(e for e in result.effects if e.kind == "look"))
+    for other in answers.refused:
+        if ctx.store.tickets.exists(other):
+            ctx.store.work.event(other, actor=agent, kind="security", at=ctx.desk.clock(),
+                                 detail={"refused": agent, "why": "asked by mail for a ticket outside their tiers"})
+        log.warning("%s asked for ticket #%s, which is not theirs to see", agent, other)
+    return answers
 
 
 def _relayed_files(work: Work, ctx: Context) -> list[StoredAttachment]:

@@ -29,7 +29,7 @@ class TicketState:
 class Effect:
     """Something a command causes beyond the ticket's fields: a notice, a note, a link."""
 
-    kind: str  # "escalated", "deescalated", "resolved", "note", "help", "merge", "link", "kb"
+    kind: str  # "escalated", "deescalated", "resolved", "note", "help", "merge", "link", "kb", "look"
     detail: dict[str, Any] = field(default_factory=dict)
 
 
@@ -265,7 +265,19 @@ class Help:
         return Planned(state, "help sent", (Effect("help"),))
 
 
+class Look:
+    """``#queue``, ``#show ID``, ``#file ID NAME``: questions to the desk, answered in the receipt."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def plan(self, state: TicketState, cmd: Command, desk: Desk) -> Planned | str:
+        ask = {"what": self.name, "values": list(cmd.values), "text": cmd.text}
+        return Planned(state, f"#{self.name} {cmd.args}".strip() + ": answered below", (Effect("look", ask),))
+
+
 HANDLERS: dict[str, Handler] = {h.name: h for h in (
+    Look("queue"), Look("show"), Look("file"),
     Take(), Assign(), Escalate(), Deescalate(), Priority(), Tag(), Resolve(), Note(), Cc(), Help(), Merge(),
     Link(), Requester(), Kb(),
     Status("pending", "pending", frozenset({"new", "open", "on_hold"})),

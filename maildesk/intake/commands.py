@@ -180,6 +180,25 @@ def _ticket_id(token: str) -> str | None:
     return str(int(match[1])) if match else None
 
 
+def _queue(text: str, tiers: Mapping[str, str]) -> _Parsed:
+    """Nothing (your tiers), a tier, or ``mine``."""
+    word = text.strip().lower()
+    if not word:
+        return _Parsed()
+    if word == "mine" or word in tiers:
+        return _Parsed(values=(tiers.get(word, word),))
+    raise _Invalid(f"takes a tier ({', '.join(tiers.values())}) or mine{_not(text)}")
+
+
+def _file(text: str, tiers: Mapping[str, str]) -> _Parsed:
+    """A ticket number, then the file's name (the rest of the line)."""
+    first, *rest = text.split(None, 1) or [""]
+    ticket = _ticket_id(first)
+    if ticket is None or not rest:
+        raise _Invalid(f"needs {_A_TICKET}, then the file's name{_not(text)}")
+    return _Parsed(values=(ticket,), text=rest[0].strip())
+
+
 _SPECS: dict[str, _Spec] = {
     "take": _Spec("#take", "make yourself the ticket's owner", _nothing),
     "assign": _Spec("#assign AGENT", "give the ticket to another agent", _one("an agent", _agent)),
@@ -208,6 +227,10 @@ _SPECS: dict[str, _Spec] = {
     "requester": _Spec("#requester ADDRESS", "set the customer of a ticket you opened",
                        _one("an email address", _address)),
     "kb": _Spec("#kb [TITLE]", "propose this ticket for the knowledge base", _anything),
+    "queue": _Spec("#queue [TIER|mine]", "the open tickets of your tiers, a tier, or your own, oldest first",
+                   _queue),
+    "show": _Spec("#show ID", "ticket ID's history, with its files within the limit", _one(_A_TICKET, _ticket_id)),
+    "file": _Spec("#file ID NAME", "one file of ticket ID, by its name", _file),
 }
 
 #: Every known command name.

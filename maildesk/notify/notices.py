@@ -33,6 +33,7 @@ class CommandResults:
     done: tuple[str, ...] = ()
     failed: tuple[str, ...] = ()
     ignored: tuple[str, ...] = ()
+    answers: tuple[str, ...] = ()  # what #queue, #show and #file asked for, a text block each
 
 
 class Notices:
@@ -76,14 +77,16 @@ class Notices:
                                               files=files))
         return [q for q in queued if q is not None]
 
-    def receipt(self, ticket_id: int, *, agent: Address, results: CommandResults, parent: Parent) -> int | None:
-        """One receipt to the agent whose message carried commands: done, failed, ignored."""
+    def receipt(self, ticket_id: int, *, agent: Address, results: CommandResults, parent: Parent,
+                files: Sequence[StoredAttachment] = ()) -> int | None:
+        """One receipt to the agent whose message carried commands: done, failed, ignored, the answers
+        to their questions and the files those carry."""
         if why_not := self.notifier.may_auto_answer(agent.addr, capped=False):
             log.warning("ticket %s: no receipt to %s (%s)", ticket_id, agent.addr, why_not)
             return None
         context = {**ticket_context(self.ctx, ticket_id), "results": asdict(results)}
         return self.notifier.queue(kind="receipt", ticket_id=ticket_id, to=agent, role=agent_role(agent.addr),
-                                   context=context, parent=parent)
+                                   context=context, parent=parent, files=files, asked=True)
 
     def forward(self, ticket_id: int, *, to: list[str], message: dict[str, Any],
                 files: Sequence[StoredAttachment] = ()) -> list[int]:

@@ -90,13 +90,14 @@ class Notifier:
 
     def queue(self, *, kind: str, ticket_id: int, to: Address, role: str, context: Mapping[str, Any],
               parent: Parent = Parent(), template: str | None = None,
-              files: Sequence[StoredAttachment] = ()) -> int | None:
+              files: Sequence[StoredAttachment] = (), asked: bool = False) -> int | None:
         """Queue one notice (from the ``template`` family in place of ``kind``'s own files, when given),
         carrying those ``files`` this recipient has not had yet, within the limits; a broken template
-        or address is logged on the ticket, never fatal."""
+        or address is logged on the ticket, never fatal. Files ``asked`` for go again, up to the
+        message size limit rather than the notices' attachment limit."""
         try:
             return self._queue(kind=kind, ticket_id=ticket_id, to=to, role=role, context=context, parent=parent,
-                               template=template, files=files)
+                               template=template, files=files, asked=asked)
         except MaildeskError as exc:
             log.error("ticket %s: %s notice to %s not queued: %s", ticket_id, kind, to.addr, exc)
             self.ctx.store.tickets.event(ticket_id, at=self.ctx.desk.clock(), actor="system", kind="notice-failed",
@@ -104,12 +105,12 @@ class Notifier:
             return None
 
     def _queue(self, *, kind: str, ticket_id: int, to: Address, role: str, context: Mapping[str, Any],
-               parent: Parent, template: str | None, files: Sequence[StoredAttachment]) -> int:
+               parent: Parent, template: str | None, files: Sequence[StoredAttachment], asked: bool) -> int:
         desk, store = self.ctx.desk, self.ctx.store
         outbound = desk.config.outbound
         assert outbound is not None
         token_address = reply_address(desk.address, make_token(desk.secret, ticket_id, role))
-        chosen = self._files(ticket_id, to, files)
+        chosen = self._files(ticket_id, to, files, asked=asked)
         listing = ({"files": [asdict(f) for f in chosen.listed], "files_unlisted": chosen.unlisted}
                    if "files" in NOTICE_VARIABLES.get(kind, ()) else {})
         rendered = self.templates.render(kind, {**context, "reply_address": token_address,
@@ -131,13 +132,15 @@ class Notifier:
             now=desk.clock())
 
 
-    def _files(self, ticket_id: int, to: Address, files: Sequence[StoredAttachment]) -> Selection:
+    def _files(self, ticket_id: int, to: Address, files: Sequence[StoredAttachment], *, asked: bool) -> Selection:
         if not files:
             return NO_FILES
-        notify = self.ctx.desk.config.notify
-        sent = self.ctx.store.attachments.sent_to(ticket_id, to.addr)
-        return select(files, data_dir=self.ctx.desk.data_dir, sent=sent, limit=notify.attach_max_bytes,
-                      never=notify.attach_never)
+        config = self.ctx.desk.config
+        sent = frozenset() if asked else self.ctx.store.attachments.sent_to(ticket_id, to.addr)
+        limit = max(config.notify.attach_max_bytes, config.limits.max_message_bytes * 3 // 4) if asked \
+            else config.notify.attach_max_bytes  # base64 makes a file a third bigger
+        return select(files, data_dir=self.ctx.desk.data_dir, sent=sent, limit=limit,
+                      never=config.notify.attach_never)
 
 
 NO_FILES = Selection((), (), 0, ())

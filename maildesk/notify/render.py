@@ -85,7 +85,8 @@ SAMPLE_CONTEXT: Mapping[str, object] = MappingProxyType({
               {"name": "trace.zip", "size": 31_000_000, "status": "over the limit"},  # ticket, names made safe
               {"name": "setup.exe", "size": 90112, "status": "not attached: a program or script"}],
     "files_unlisted": 0,
-    "results": {"done": ["status pending"], "failed": ["tier L9: no such tier"], "ignored": ["thanks!"]},
+    "results": {"done": ["status pending"], "failed": ["tier L9: no such tier"], "ignored": ["thanks!"],
+                "answers": ["Your open tickets, oldest first (1):\n  #123 2h normal L1 open, owner you: Cannot log in"]},
     "sla": {"clock": "first_response", "what": "warning",      # sla: a warning or a breach of one clock
             "due_at": "2024-05-02T10:14:05+00:00", "escalated_to": "L2"},
     "problem": {"mailbox": "support", "state": "failing",      # admin: a mailbox failing or recovered
