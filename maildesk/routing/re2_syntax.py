@@ -4,16 +4,18 @@ The rule language is Python's ``re`` syntax. RE2 matches in linear time but lack
 reads some of it differently, so the pattern is rewritten from ``re``'s own parse tree:
 
 - ``\\d``, ``\\w``, ``\\s`` and their negations become the Unicode classes ``re`` means by them
-  (RE2's own are ASCII); ``.`` without DOTALL becomes ``[^\\n]``; ``^`` and ``$`` are written
-  out for the MULTILINE setting in force; ``(?x)`` spacing and comments are already gone.
+  (RE2's own are ASCII) and are never case-folded; ``.`` without DOTALL becomes ``[^\\n]``;
+  ``^`` and ``$`` are written out for the MULTILINE setting in force; under ``(?i)`` an ``i``
+  also takes the Turkish ``İ`` and ``ı``, as in ``re``; ``(?x)`` spacing and comments are gone.
 - ``$`` (without MULTILINE) at the very end of the pattern becomes ``\\n?\\z``; ``\\b`` as its
   first item before a word character, or as its last after one, consumes the non-word
   character (or edge of text) beside it. The match proper is captured, so what a condition
   quotes is what ``re`` would have matched.
 - Refused, so the pattern runs on the backtracking engine: backreferences, look-ahead and
   look-behind, conditional groups, atomic groups and possessive repeats, any other ``\\b`` or
-  ``\\B``, any other ``$``, ``(?a)`` together with ``(?i)``, a negated set holding a class under
-  ``(?i)``, a case-insensitive ``\\b`` edge on a non-ASCII letter.
+  ``\\B``, any other ``$``, ``(?a)`` together with ``(?i)``, a negated set holding a negated
+  class (or, under ``(?i)``, a class and characters), a case-insensitive ``\\b`` edge on a
+  non-ASCII letter. So do patterns RE2 itself refuses (a repeat over 1000, over its memory).
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ _ASCII = {sre.CATEGORY_DIGIT: "0-9", sre.CATEGORY_WORD: "0-9A-Za-z_", sre.CATEGO
 _NEGATED = {sre.CATEGORY_NOT_DIGIT: sre.CATEGORY_DIGIT, sre.CATEGORY_NOT_WORD: sre.CATEGORY_WORD,
             sre.CATEGORY_NOT_SPACE: sre.CATEGORY_SPACE}
 _NOT_WORD = r"(?-i:[^\p{L}\p{N}_])"
+# re's (?i) takes i, I, dotted İ and dotless ı for each other (it compares lower case); RE2's case folding
+# keeps the Turkish two apart. Under (?i) any of the four is written as all four.
+_DOTTED_I = (0x49, 0x69, 0x130, 0x131)
+_ANY_I = r"iI\x{130}\x{131}"
 _REFUSED = {
     sre.GROUPREF: "a backreference", sre.GROUPREF_EXISTS: "a conditional group",
     sre.ASSERT: "a look-ahead or look-behind", sre.ASSERT_NOT: "a look-ahead or look-behind",
@@ -140,9 +146,9 @@ class _Writer:
         if op in _REFUSED:
             raise _Refused(_REFUSED[op])
         if op is sre.LITERAL:
-            return literal(av)
+            return f"[{_ANY_I}]" if flags & I and av in _DOTTED_I else literal(av)
         if op is sre.NOT_LITERAL:
-            return f"[^{literal(av)}]"
+            return f"[^{_ANY_I if flags & I and av in _DOTTED_I else literal(av)}]"
         if op is sre.ANY:
             return "(?s:.)" if flags & S else r"[^\n]"
         if op is sre.IN:
@@ -196,9 +202,11 @@ class _Writer:
         chars, classes, negated = [], [], []
         for op, av in members[1:] if negate else members:
             if op is sre.LITERAL:
-                chars.append(literal(av))
+                chars.append(_ANY_I if flags & I and av in _DOTTED_I else literal(av))
             elif op is sre.RANGE:
                 chars.append(f"{literal(av[0])}-{literal(av[1])}")
+                if flags & I and any(av[0] <= c <= av[1] for c in _DOTTED_I):
+                    chars.append(_ANY_I)
             elif op is sre.CATEGORY and av in _NEGATED:
                 negated.append(self.category(_NEGATED[av], flags))
             elif op is sre.CATEGORY:
