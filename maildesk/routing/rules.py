@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 from functools import lru_cache
 
 from maildesk.errors import MatchTimeLimit
@@ -33,7 +32,7 @@ def evaluate(routing: RoutingConfig, facts: Facts, *, explain_all: bool = True) 
     matched: all a ticket records, and far less to carry back from a worker process. Raises
     ``MatchTimeLimit`` naming the rule whose pattern used up ``match_time_limit_ms``.
     """
-    facts = replace(facts, budget=MatchBudget(routing.match_time_limit_ms))
+    facts = Facts(facts.parsed, facts.mailbox, MatchBudget(routing.match_time_limit_ms))  # a fresh budget
     matched: list[tuple[Rule, Mapping[str, str]]] = []
     traces: list[RuleTrace] = []
     stopped = False
