@@ -2,7 +2,7 @@
 
 usage: python bench/ingest.py [-n 10000] [--dir bench/out/ingest] [--keep] [--workers N] [--no-notices]
                              [--rules 200]
-       python bench/ingest.py --evaluate-only [-n 2000] [--rules 200] [--backtracking] [--repeat 5]
+       python bench/ingest.py --evaluate-only [-n 2000] [--rules 200] [--backtracking] [--hostile] [--repeat 5]
 
 Generates N messages (about 40% new tickets, 60% replies with quoted history; plain,
 multipart/alternative and attachment-bearing shapes) into a fresh Maildir, then times, each in
@@ -14,7 +14,8 @@ second for both, the ratio, and each process's peak RSS.
 parsed once, then ``evaluate`` (as ``Triage`` calls it) runs over all of them ``--repeat`` times;
 it prints microseconds per message (best and median run). ``--backtracking`` ends each pattern
 with a look-ahead, ``(?!\\x00)``, that changes no match but that RE2 cannot run, so every
-pattern runs on the backtracking engine.
+pattern runs on the backtracking engine. ``--hostile`` adds the rule ``body_matches =
+'a.*a.*a.*a.*a.*b'`` and makes every body 3 KB of ``a`` (maildesk before RE2 never finished one).
 """
 
 from __future__ import annotations
@@ -95,7 +96,10 @@ def rules_toml(n: int, end: str = "") -> str:
     return '\n[[tier]]\nname = "L1"\n[[tier]]\nname = "L2"\n\n' + "\n\n".join(out[:n]) + "\n"
 
 
-def evaluate_only(n: int, rules: int, *, backtracking: bool, repeat: int) -> None:
+HOSTILE = "\n[[rule]]\nname = \"hostile\"\nif.body_matches = 'a.*a.*a.*a.*a.*b'\nthen.tags = [\"a\"]\n"
+
+
+def evaluate_only(n: int, rules: int, *, backtracking: bool, hostile: bool, repeat: int) -> None:
     """Time ``evaluate`` alone over the new-ticket messages among ``n``: microseconds per message."""
     from maildesk.config import build
     from maildesk.intake.parse import parse_bytes, read_message
@@ -103,9 +107,11 @@ def evaluate_only(n: int, rules: int, *, backtracking: bool, repeat: int) -> Non
     from maildesk.routing.rules import evaluate
 
     text = '[desk]\naddress = "support@example.test"\n' + rules_toml(rules, r"(?!\x00)" if backtracking else "")
-    routing = build(tomllib.loads(text), base=ROOT, source=None).routing
+    routing = build(tomllib.loads(text + (HOSTILE if hostile else "")), base=ROOT, source=None).routing
     rng = random.Random(7)
-    facts = [Facts(parsed=read_message(parse_bytes(make(i, rng, None))), mailbox="inbox") for i in range(n)]
+    raws = [(_headers(i, rng, None) + "Content-Type: text/plain\r\n\r\n" + "a" * 3000 + "\r\n").encode()
+            if hostile else make(i, rng, None) for i in range(n)]
+    facts = [Facts(parsed=read_message(parse_bytes(raw)), mailbox="inbox") for raw in raws]
     runs = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -187,12 +193,14 @@ def main() -> None:
     ap.add_argument("--parse-only", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--evaluate-only", action="store_true", help="time only the rules, in this process")
     ap.add_argument("--backtracking", action="store_true", help="with --evaluate-only: patterns RE2 cannot run")
+    ap.add_argument("--hostile", action="store_true", help="with --evaluate-only: 3 KB of 'a' against a.*a.*a.*a.*a.*b")
     ap.add_argument("--repeat", type=int, default=5, help="with --evaluate-only: runs (default 5)")
     args = ap.parse_args()
     if args.parse_only:
         return parse_only(args.parse_only)
     if args.evaluate_only:
-        return evaluate_only(args.n, args.rules, backtracking=args.backtracking, repeat=args.repeat)
+        return evaluate_only(args.n, args.rules, backtracking=args.backtracking, hostile=args.hostile,
+                             repeat=args.repeat)
     site = args.dir
     shutil.rmtree(site, ignore_errors=True)
     site.mkdir(parents=True)
