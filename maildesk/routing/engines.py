@@ -1,7 +1,7 @@
 """The two engines a rule's pattern runs on: RE2 in linear time, else ``regex`` within a time budget.
 
 A pattern RE2 can run with ``re``'s meaning (``maildesk.routing.re2_syntax``) runs on RE2,
-whose time grows with the text, never faster: nothing to bound. Any other pattern runs on the
+whose time grows in proportion to the text: nothing to bound. Any other pattern runs on the
 backtracking ``regex`` package (its ``VERSION0`` mode reads patterns as ``re`` does) with a
 timeout: the searches of one message on that engine share ``[routing] match_time_limit_ms``,
 over all its rules. The budget measures computation, so it reads ``time.perf_counter``, not the
