@@ -2,12 +2,20 @@
 
 usage: python bench/ingest.py [-n 10000] [--dir bench/out/ingest] [--keep] [--workers N] [--no-notices]
                              [--rules 200]
+       python bench/ingest.py --evaluate-only [-n 2000] [--rules 200] [--backtracking] [--hostile] [--repeat 5]
 
 Generates N messages (about 40% new tickets, 60% replies with quoted history; plain,
 multipart/alternative and attachment-bearing shapes) into a fresh Maildir, then times, each in
 its own process so peak RSS is its own: (a) reading every file and parsing it with
 ``email.message_from_bytes(policy=default)``; (b) ``maildesk run --once``. Prints messages per
 second for both, the ratio, and each process's peak RSS.
+
+``--evaluate-only`` times just the rules, in this process: the new-ticket messages among N are
+parsed once, then ``evaluate`` (as ``Triage`` calls it) runs over all of them ``--repeat`` times;
+it prints microseconds per message (best and median run). ``--backtracking`` ends each pattern
+with a look-ahead, ``(?!\\x00)``, that changes no match but that RE2 cannot run, so every
+pattern runs on the backtracking engine. ``--hostile`` adds the rule ``body_matches =
+'a.*a.*a.*a.*a.*b'`` and makes every body 3 KB of ``a`` (maildesk before RE2 never finished one).
 """
 
 from __future__ import annotations
@@ -18,9 +26,11 @@ import os
 import random
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
+import tomllib
 from datetime import datetime
 from pathlib import Path
 
@@ -69,19 +79,47 @@ def make(i: int, rng: random.Random, parent: str | None) -> bytes:
     return (out + f"--b{i}--\r\n").replace("\r\n", "\n").replace("\n", "\r\n").encode()
 
 
-def rules_toml(n: int) -> str:
-    """``n`` routing rules of the usual kinds; two match often (and continue), the rest rarely or never."""
+def rules_toml(n: int, end: str = "") -> str:
+    """``n`` routing rules of the usual kinds; two match often (and continue), the rest rarely or never.
+    ``end`` is written at the end of every pattern."""
     kinds = [
-        lambda i: f"if.subject_matches = '(?i)\\bproduct-{i}\\b'\nthen.tier = \"L2\"",
+        lambda i: f"if.subject_matches = '(?i)\\bproduct-{i}\\b{end}'\nthen.tier = \"L2\"",
         lambda i: f'if.from_domain = ["partner{i}.example", "*.partner{i}.example"]\nthen.priority = "high"',
-        lambda i: f"if.body_matches = '(?i)error code E{i:04d}'\nthen.tags = [\"e{i}\"]",
-        lambda i: f"if.header.\"List-Id\" = '.*list{i}[.].*'\nthen.action = \"ignore\"",
+        lambda i: f"if.body_matches = '(?i)error code E{i:04d}{end}'\nthen.tags = [\"e{i}\"]",
+        lambda i: f"if.header.\"List-Id\" = '.*list{i}[.].*{end}'\nthen.action = \"ignore\"",
         lambda i: f'if.to = ["team{i}@example.test"]\nthen.tier = "L2"',
     ]
-    out = ['[[rule]]\nname = "vpn"\nif.subject_matches = \'(?i)\\bvpn\\b\'\nthen.tags = ["vpn"]\ncontinue = true',
-           '[[rule]]\nname = "printers"\nif.body_matches = \'(?i)printer\'\nthen.tags = ["printer"]\ncontinue = true']
+    out = [f'[[rule]]\nname = "vpn"\nif.subject_matches = \'(?i)\\bvpn\\b{end}\'\nthen.tags = ["vpn"]\ncontinue = true',
+           f'[[rule]]\nname = "printers"\nif.body_matches = \'(?i)printer{end}\'\nthen.tags = ["printer"]\n'
+           'continue = true']
     out += [f'[[rule]]\nname = "rule {i}"\n{kinds[i % len(kinds)](i)}' for i in range(max(0, n - 2))]
     return '\n[[tier]]\nname = "L1"\n[[tier]]\nname = "L2"\n\n' + "\n\n".join(out[:n]) + "\n"
+
+
+HOSTILE = "\n[[rule]]\nname = \"hostile\"\nif.body_matches = 'a.*a.*a.*a.*a.*b'\nthen.tags = [\"a\"]\n"
+
+
+def evaluate_only(n: int, rules: int, *, backtracking: bool, hostile: bool, repeat: int) -> None:
+    """Time ``evaluate`` alone over the new-ticket messages among ``n``: microseconds per message."""
+    from maildesk.config import build
+    from maildesk.intake.parse import parse_bytes, read_message
+    from maildesk.routing.model import Facts
+    from maildesk.routing.rules import evaluate
+
+    text = '[desk]\naddress = "support@example.test"\n' + rules_toml(rules, r"(?!\x00)" if backtracking else "")
+    routing = build(tomllib.loads(text + (HOSTILE if hostile else "")), base=ROOT, source=None).routing
+    rng = random.Random(7)
+    raws = [(_headers(i, rng, None) + "Content-Type: text/plain\r\n\r\n" + "a" * 3000 + "\r\n").encode()
+            if hostile else make(i, rng, None) for i in range(n)]
+    facts = [Facts(parsed=read_message(parse_bytes(raw)), mailbox="inbox") for raw in raws]
+    runs = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for fact in facts:
+            evaluate(routing, fact, explain_all=False)
+        runs.append((time.perf_counter() - start) / len(facts) * 1e6)
+    print(f"{len(routing.rules)} rules, {len(facts)} messages: {min(runs):.0f} us per message at best, "
+          f"median {statistics.median(runs):.0f} us ({repeat} runs)")
 
 
 def generate(n: int, maildir: Path, seed: int = 7) -> int:
@@ -153,9 +191,16 @@ def main() -> None:
     ap.add_argument("--no-notices", action="store_true", help="with [notify] enabled = false: no acknowledgements")
     ap.add_argument("--rules", type=int, default=0, help="routing rules in the config (default 0)")
     ap.add_argument("--parse-only", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--evaluate-only", action="store_true", help="time only the rules, in this process")
+    ap.add_argument("--backtracking", action="store_true", help="with --evaluate-only: patterns RE2 cannot run")
+    ap.add_argument("--hostile", action="store_true", help="with --evaluate-only: 3 KB of 'a' against a.*a.*a.*a.*a.*b")
+    ap.add_argument("--repeat", type=int, default=5, help="with --evaluate-only: runs (default 5)")
     args = ap.parse_args()
     if args.parse_only:
         return parse_only(args.parse_only)
+    if args.evaluate_only:
+        return evaluate_only(args.n, args.rules, backtracking=args.backtracking, hostile=args.hostile,
+                             repeat=args.repeat)
     site = args.dir
     shutil.rmtree(site, ignore_errors=True)
     site.mkdir(parents=True)

@@ -86,6 +86,21 @@ class NotFound(MaildeskError):
     """A ticket, message or quarantine entry with that id does not exist."""
 
 
+class MatchTimeLimit(MaildeskError):
+    """A rule's pattern used up the time one message may spend on backtracking patterns
+    (``[routing] match_time_limit_ms``); ``rule`` and ``key`` name the rule once it is known."""
+
+    def __init__(self, pattern: str, limit_ms: int, *, rule: str = "", key: str = "") -> None:
+        self.pattern, self.limit_ms, self.rule, self.key = pattern, limit_ms, rule, key
+        shown = pattern if len(pattern) <= 60 else pattern[:60] + "..."
+        where = f'rule "{rule}" ({key}): ' if rule else ""
+        super().__init__(f"{where}pattern '{shown}' ran past the {limit_ms} ms a message may spend on patterns "
+                         "that need backtracking ([routing] match_time_limit_ms)")
+
+    def in_rule(self, rule: str, key: str) -> MatchTimeLimit:
+        return MatchTimeLimit(self.pattern, self.limit_ms, rule=rule, key=key)
+
+
 class Disposition(MaildeskError):
     """Raised by an intake step to decide a message's fate; caught in one place."""
 

@@ -14,6 +14,7 @@ from mailfactory import make_message
 from maildesk.config.outbound import TierConfig
 from maildesk.config.routing import read_routing
 from maildesk.config.schema import Problems
+from maildesk.errors import MatchTimeLimit
 from maildesk.intake.parse import parse_bytes, read_message
 from maildesk.models import Address, AttachmentPart, ParsedMessage
 from maildesk.routing.conditions import BODY_LIMIT
@@ -406,6 +407,7 @@ ERRORS = [
     ('[routing]\ndefault_tier = "L9"', "routing.default_tier", 'unknown tier "L9" (tiers: L1, L2, L3)'),
     ('[routing]\ndefault_priority = "meh"', "routing.default_priority", 'expected one of "low", "normal"'),
     ('[routing]\nfoo = 1', "routing.foo", "unknown key"),
+    ('[routing]\nmatch_time_limit_ms = 0', "routing.match_time_limit_ms", "expected a value from 10 to 60000, got 0"),
     ('rule = 3', "rule", "expected a list of [[rule]] tables"),
     ('[[rule]]\nthen.tier = "L2"', "rule[0].name", "required key is missing"),
     ('[[rule]]\nname = ""\nthen.tier = "L2"', "rule[0].name", "must not be empty"),
@@ -413,7 +415,9 @@ ERRORS = [
      'in rule "r": duplicate rule name (also rule[0])'),
     (R + 'if.subject_matches = "(oops"\nthen.tier = "L2"', "rule[0].if.subject_matches",
      'in rule "r": invalid regex: missing ), unterminated subpattern at position 0'),
-    (R + 'if.body_matches = "(a+)+"\nthen.tier = "L2"', "rule[0].if.body_matches", 'in rule "r": unsafe regex:'),
+    (R + "if.body_matches = '(?=x)(a+)+'\nthen.tier = \"L2\"", "rule[0].if.body_matches", 'in rule "r": unsafe regex:'),
+    (R + "if.body_matches = '(?=a)a.*a.*a.*a.*a.*b'\nthen.tier = \"L2\"", "rule[0].if.body_matches",
+     'in rule "r": unsafe regex: 5 unbounded repeats in a row can all take the same text'),
     (R + 'if.subject_matches = 5\nthen.tier = "L2"', "rule[0].if.subject_matches", "expected a regex string, got 5"),
     (R + 'if.subjet = "x"\nthen.tier = "L2"', "rule[0].if.subjet",
      "unknown condition (known conditions: any, attachment_type, body_matches, cc, from, from_domain, has_attachment, "
@@ -434,7 +438,8 @@ ERRORS = [
     (R + 'if.any = [{ form = "a@b.example" }]\nthen.tier = "L2"', "rule[0].if.any[0].form", "unknown condition"),
     (R + 'if.any = []\nthen.tier = "L2"', "rule[0].if.any", "expected a non-empty list of condition tables"),
     (R + 'if.not = {}\nthen.tier = "L2"', "rule[0].if.not", "expected a non-empty table of conditions"),
-    (R + 'if.not.not.subject_matches = "(a*)*"\nthen.tier = "L2"', "rule[0].if.not.not.subject_matches", "unsafe"),
+    (R + "if.not.not.subject_matches = '(a*)*(?<=a)'\nthen.tier = \"L2\"", "rule[0].if.not.not.subject_matches",
+     "unsafe"),
     (R + 'if = "x"\nthen.tier = "L2"', "rule[0].if", "expected a table"),
     (R + 'then.tier = "L9"', "rule[0].then.tier", 'in rule "r": unknown tier "L9" (tiers: L1, L2, L3)'),
     (R + 'then.priority = "asap"', "rule[0].then.priority", 'expected one of "low", "normal", "high", "urgent"'),
@@ -484,6 +489,25 @@ then.priority = "meh"
     assert all(p.startswith('in rule "bad": ') for _, p in problems)
 
 
+def test_a_pattern_re2_runs_is_accepted_whatever_its_shape() -> None:
+    config, problems = read(R + "if.body_matches = 'a.*a.*a.*a.*a.*b'\nif.subject_matches = '(a+)+'\n"
+                                "then.tier = \"L2\"\n[routing]\nmatch_time_limit_ms = 250")
+    assert problems == [] and config.match_time_limit_ms == 250
+    assert [c.pattern.engine for c in config.rules[0].conditions] == ["re2", "re2"]
+
+
+@pytest.mark.parametrize("explain_all", [False, True])
+def test_a_rule_whose_pattern_runs_out_of_time_is_named(explain_all: bool) -> None:
+    config = compiled('[[rule]]\nname = "quick"\nif.subject_matches = "x"\nthen.tier = "L2"\n'
+                      "[[rule]]\nname = \"slow\"\nif.body_matches = '(a).*a.*\\1b'\nthen.tier = \"L3\"\n"
+                      "[routing]\nmatch_time_limit_ms = 20")
+    with pytest.raises(MatchTimeLimit) as caught:
+        evaluate(config, facts(body="a" * 3000), explain_all=explain_all)
+    assert (caught.value.rule, caught.value.key) == ("slow", "rule[1]")
+    assert str(caught.value).startswith('rule "slow" (rule[1]): pattern \'(a).*a.*\\1b\' ran past the 20 ms')
+    assert evaluate(config, facts(body="a" * 30 + "b")).rules == ("slow",)  # a fresh budget per message
+
+
 def test_an_action_alone_needs_no_routing_keys_and_mailboxes_are_unchecked_without_a_list() -> None:
     config, problems = read(R + 'if.mailbox = "anything"\nthen.action = "quarantine"')
     assert problems == [] and config.rules[0].actions.action == "quarantine"
@@ -494,7 +518,7 @@ def test_an_action_alone_needs_no_routing_keys_and_mailboxes_are_unchecked_witho
 SAFE = [r"(?i)\b(outage|down)\b", r"order (?P<n>\d+)", r"^\[ticket\]", "(foo|bar)+", "(foo|far)+", r"\d+-\d+",
         ".*vendor-news.*", "((ab){2})+", "(a{3})*", "(?i)(re|fwd?):", "x" * 1000]
 UNSAFE = ["(a+)+", r"(\w*)*", "(x+y?)+", "(?:a|aa)+", "(?:x|)*", "(a?){30}", "(a{2,5})+", "((a+)b)*",
-          "(?:a|b+)+", "(?=(a+)+)", "(?:(?:a*)x){2,}", "x" * 1001]
+          "(?:a|b+)+", "(?=(a+)+)", "(?:(?:a*)x){2,}", "x" * 1001, "a.*a.*a.*a.*a.*b", r"\s*\S*\s*\S*\s*\S*x"]
 
 
 @pytest.mark.parametrize("pattern", SAFE)
@@ -504,7 +528,7 @@ def test_safe_patterns_pass(pattern: str) -> None:
 
 @pytest.mark.parametrize("pattern", UNSAFE)
 def test_catastrophic_patterns_are_refused(pattern: str) -> None:
-    assert check_pattern(pattern)
+    assert check_pattern(pattern)  # what would be refused if the backtracking engine had to run it
 
 
 def test_check_pattern_reports_invalid_patterns() -> None:
@@ -524,12 +548,20 @@ if.subject_matches = '(?P<word>\\w+)'
 then.tags = ["w-{word}"]
 then.template = "welcome"
 then.sla = "standard"
+
+[[rule]]
+name = "backtracking"
+if.body_matches = '(?<=Der )(?P<what>\\w+)'
+then.tags = ["d-{what}"]
 """)
     copy = pickle.loads(pickle.dumps(config))
     assert copy == config
     f = facts(subject="Hallo", body="Der Drucker ist kaputt und wir können nicht drucken.")
     assert evaluate(copy, f) == evaluate(config, f)
     assert evaluate(copy, f).tags == ("w-hallo",)
+    other = facts(sender="dan@elsewhere.example", subject="?", body="Der Drucker ist kaputt.")
+    assert copy.rules[-1].conditions[0].pattern.engine == "regex"
+    assert evaluate(copy, other) == evaluate(config, other) and "d-drucker" in evaluate(copy, other).tags
 
 
 def test_an_image_embedded_in_the_html_is_no_attachment():

@@ -11,7 +11,7 @@ import click
 from maildesk.cli import render
 from maildesk.cli.output import echo, json_text
 from maildesk.cli.state import State
-from maildesk.errors import Quarantine
+from maildesk.errors import MatchTimeLimit, Quarantine
 from maildesk.intake.limits import check_raw, check_tree
 from maildesk.intake.parse import parse_bytes, read_message
 from maildesk.routing.model import Facts
@@ -69,7 +69,10 @@ def rules_test(state: State, eml: Path, mailbox: str | None, as_json: bool) -> N
     except Quarantine as q:
         raise click.ClickException(f"{eml}: intake would quarantine it: {q.reason}") from q
     box = mailbox or (config.mailboxes[0].name if config.mailboxes else "")
-    decision = evaluate(config.routing, Facts(parsed=read_message(msg), mailbox=box))
+    try:
+        decision = evaluate(config.routing, Facts(parsed=read_message(msg), mailbox=box))
+    except MatchTimeLimit as exc:
+        raise click.ClickException(f"{eml}: intake would quarantine it: {exc}") from exc
     if as_json:
         trace = [{"rule": t.name, "matched": t.matched, "skipped": t.skipped,
                   "conditions": [{"key": c.key, "held": c.held, "why": c.why} for c in t.conditions]}

@@ -8,15 +8,28 @@ from string import Formatter
 from typing import Any
 
 from maildesk.config.outbound import TierConfig
-from maildesk.config.schema import Option, Problems, is_address, is_name, non_empty, one_of, read_table, show
+from maildesk.config.schema import (
+    Option,
+    Problems,
+    in_range,
+    is_address,
+    is_name,
+    non_empty,
+    one_of,
+    read_table,
+    show,
+)
 from maildesk.routing.compile import Site, compile_table
 from maildesk.routing.conditions import group_names
+from maildesk.routing.engines import DEFAULT_LIMIT_MS
 from maildesk.routing.model import PRIORITIES, Actions, Condition, Rule, RoutingConfig
 from maildesk.routing.rules import TAG
 
 ROUTING = {
     "default_tier": Option(str, "", help="defaults to the first [[tier]]"),
     "default_priority": Option(str, "normal", one_of(*PRIORITIES)),
+    # per message, over all its rules: the time patterns that need the backtracking engine may take
+    "match_time_limit_ms": Option(int, DEFAULT_LIMIT_MS, in_range(10, 60_000)),
 }
 
 RULE = {
@@ -84,7 +97,8 @@ def read_routing(data: Mapping[str, Any], *, tiers: Sequence[TierConfig], proble
         if same:
             problems.add(f"{rule.key}.name", f"in rule {show(rule.name)}: duplicate rule name (also {same.key})")
         rules.append(rule)
-    return RoutingConfig(default_tier=default_tier, default_priority=v["default_priority"], rules=tuple(rules))
+    return RoutingConfig(default_tier=default_tier, default_priority=v["default_priority"], rules=tuple(rules),
+                         match_time_limit_ms=v["match_time_limit_ms"])
 
 
 def _tier_problem(name: str, known: _Known) -> str | None:

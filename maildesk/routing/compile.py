@@ -20,6 +20,7 @@ from maildesk.routing.conditions import (
     Recipient,
     Sender,
 )
+from maildesk.routing.engines import Pattern
 from maildesk.routing.language import LANGUAGES
 from maildesk.routing.model import Condition
 from maildesk.routing.regex_safety import compile_pattern, required_literal
@@ -88,7 +89,7 @@ def _mailbox_in(site: Site) -> Callable[[str], str | None]:
     return check
 
 
-def _regex(value: Any, site: Site) -> re.Pattern[str] | None:
+def _regex(value: Any, site: Site) -> Pattern | None:
     pattern, problem = (None, f"expected a regex string, got {show(value)}") if not isinstance(value, str) else (
         compile_pattern(value))
     if problem:
@@ -103,7 +104,7 @@ def _globs(make: Callable[[Globs, str], Condition], check: Callable[[str], str |
     return compile_
 
 
-def _matches(pattern: re.Pattern[str], key: str) -> Matches:
+def _matches(pattern: Pattern, key: str) -> Matches:
     return Matches(pattern, key, required_literal(pattern), folded=bool(pattern.flags & re.IGNORECASE))
 
 

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from types import MappingProxyType
+from typing import Any
 
 from maildesk.config.schema import show
 from maildesk.models import AttachmentPart
+from maildesk.routing.engines import BODY_LIMIT, Pattern, glob
 from maildesk.routing.model import Condition, Facts, Outcome
 from maildesk.routing.language import LANGUAGE_SAMPLE, language_of
-
-BODY_LIMIT = 64 * 1024  # characters of a text searched by a pattern: one huge message cannot stall the daemon
 _SHOWN = 60  # characters of matched text or pattern quoted in an explanation
 _NO_GROUPS: Mapping[str, str] = MappingProxyType({})
 
@@ -30,7 +29,7 @@ def _q(text: str) -> str:
 
 
 @lru_cache(maxsize=1024)
-def _quote(pattern: re.Pattern[str]) -> str:
+def _quote(pattern: Pattern) -> str:
     text = pattern.pattern
     return "'" + (text if len(text) <= _SHOWN else text[:_SHOWN] + "...") + "'"
 
@@ -54,24 +53,23 @@ class _Base:
 
 @dataclass(frozen=True)
 class Globs:
-    """Exact lower-case values and ``*``/``?`` globs, compiled once; ``shown`` is what the admin wrote."""
+    """Exact lower-case values and ``*``/``?`` globs, compiled once (on RE2: however many ``*`` a glob
+    has, an address cannot make it backtrack); ``shown`` is what the admin wrote, and all it is compared by."""
 
     shown: tuple[str, ...]
-    exact: frozenset[str]
-    globs: tuple[tuple[str, re.Pattern[str]], ...]
+    exact: frozenset[str] = field(compare=False)
+    globs: tuple[tuple[str, Any], ...] = field(compare=False)
 
     @classmethod
     def of(cls, values: Iterable[str]) -> Globs:
         values = tuple(v.lower() for v in values)
-        globs = tuple((v, re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in v),
-                                     re.DOTALL)) for v in values if "*" in v or "?" in v)
-        return cls(values, frozenset(values), globs)
+        return cls(values, frozenset(values), tuple((v, glob(v)) for v in values if "*" in v or "?" in v))
 
     def find(self, value: str) -> str | None:
         """The entry ``value`` matches, or None."""
         if value in self.exact:
             return value
-        return next((text for text, glob in self.globs if glob.fullmatch(value)), None)
+        return next((text for text, compiled in self.globs if compiled.fullmatch(value)), None)
 
 
 @dataclass(frozen=True)
@@ -201,9 +199,10 @@ def _folded(text: str) -> str:
 
 @dataclass(frozen=True)
 class Matches(_Base):
-    """``subject_matches``, ``body_matches`` or ``header.NAME``: the pattern is searched in the first 64 KiB."""
+    """``subject_matches``, ``body_matches`` or ``header.NAME``: the pattern is searched in the first 64 KiB,
+    on its engine; a search that runs out of the message's time raises ``MatchTimeLimit``."""
 
-    pattern: re.Pattern[str]
+    pattern: Pattern
     key: str = "subject_matches"
     required: str = ""  # text every match contains (case-folded if the pattern ignores case): a quick pre-check
     folded: bool = False  # the pattern ignores case, so ``required`` is looked for in the case-folded text
@@ -221,16 +220,15 @@ class Matches(_Base):
         return self.key, facts.headers.get(self.key.partition(".")[2].lower(), ())
 
     def holds(self, facts: Facts) -> bool:
-        return any(self._may_match(text) and self.pattern.search(text, 0, BODY_LIMIT)
+        return any(self._may_match(text) and self.pattern.holds(text, facts.budget)
                    for text in self._texts(facts)[1])
 
     def test(self, facts: Facts) -> Outcome:
         what, texts = self._texts(facts)
         for text in texts:
-            if self._may_match(text) and (found := self.pattern.search(text, 0, BODY_LIMIT)):
-                groups = {k: v for k, v in found.groupdict().items() if v is not None}
-                return Outcome(True, f"{what} matches {_quote(self.pattern)} ({_excerpt(found[0])})",
-                               MappingProxyType(groups))
+            if self._may_match(text) and (found := self.pattern.search(text, facts.budget)):
+                return Outcome(True, f"{what} matches {_quote(self.pattern)} ({_excerpt(found.text)})",
+                               MappingProxyType(found.groups))
         return _outcome(False, f"{what} does not match {_quote(self.pattern)}" if texts else f"{what}: no such header")
 
     def group_names(self) -> frozenset[str]:

@@ -9,6 +9,7 @@ from types import MappingProxyType
 from typing import Any, Literal, Protocol
 
 from maildesk.models import ParsedMessage
+from maildesk.routing.engines import DEFAULT_LIMIT_MS, MatchBudget
 
 PRIORITIES: tuple[str, ...] = ("low", "normal", "high", "urgent")  # in rising order
 Action = Literal["route", "ignore", "quarantine"]
@@ -16,10 +17,12 @@ Action = Literal["route", "ignore", "quarantine"]
 
 @dataclass(frozen=True)
 class Facts:
-    """What a rule may look at: the parsed message and the mailbox it came in through."""
+    """What a rule may look at: the parsed message and the mailbox it came in through; ``budget`` is
+    the time its patterns may still take on the backtracking engine (``evaluate`` sets it)."""
 
     parsed: ParsedMessage
     mailbox: str
+    budget: MatchBudget = field(default_factory=MatchBudget, compare=False, repr=False)
 
     @cached_property
     def headers(self) -> Mapping[str, tuple[str, ...]]:
@@ -82,6 +85,7 @@ class RoutingConfig:
     default_tier: str = "L1"
     default_priority: str = "normal"
     rules: tuple[Rule, ...] = ()
+    match_time_limit_ms: int = DEFAULT_LIMIT_MS  # per message, over all rules, for backtracking patterns
 
 
 @dataclass(frozen=True)

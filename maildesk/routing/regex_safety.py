@@ -1,11 +1,22 @@
-"""Refuse rule patterns that can backtrack catastrophically, by walking the parsed regular expression."""
+"""Compile a rule's pattern on its engine; refuse one that would backtrack badly, by walking its parse tree.
+
+A pattern RE2 runs is linear whatever its shape. One that needs the backtracking engine is
+refused when it can take exponential time (nested quantifiers, overlapping alternations) or
+high polynomial time (three or more unbounded repeats in a row that one character keeps busy,
+like ``a.*a.*a.*b``); what is left is bounded by the time limit in ``maildesk.routing.engines``.
+"""
 
 from __future__ import annotations
 
 import re
 from re import _constants as sre  # the stdlib's own regex parser (sre_parse before 3.11)
 from re import _parser as sre_parse
-from typing import Any
+from typing import Any, Protocol
+
+import regex
+
+from maildesk.routing.engines import Pattern, choose
+from maildesk.routing.polynomial import POLYNOMIAL_DEGREE, polynomial_degree
 
 MAX_PATTERN = 1000  # characters
 
@@ -16,15 +27,26 @@ _OVERLAP = ("a repeated alternation has choices that can match the same text (li
             "can take exponential time on some input: make the choices distinct")
 
 
-def check_pattern(pattern: str) -> str | None:
-    """A problem with ``pattern`` when it is too long or can backtrack catastrophically; None when it is safe."""
+_POLYNOMIAL = ("{n} unbounded repeats in a row can all take the same text (like a.*a.*a.*b), which takes time "
+               "growing with the text's length to the power of {n} or more on the backtracking engine this pattern "
+               "needs ({why}): bound the repeats ({{0,80}}), make their characters distinct, or drop what needs "
+               "backtracking")
+
+
+def check_pattern(pattern: str, why: str = "it needs backtracking") -> str | None:
+    """A problem with ``pattern`` on a backtracking engine: too long, or it can backtrack catastrophically
+    (exponential or high polynomial time); None when it is safe there. ``why`` says why it needs one."""
     if len(pattern) > MAX_PATTERN:
         return f"pattern is {len(pattern)} characters long, more than {MAX_PATTERN}"
     try:
         parsed = sre_parse.parse(pattern)
     except re.error as exc:
         return f"invalid regex: {exc}"
-    return _walk(list(parsed), inside=False)
+    problem = _walk(list(parsed), inside=False)
+    if problem:
+        return problem
+    degree = polynomial_degree(list(parsed), parsed.state.flags)
+    return _POLYNOMIAL.format(n=degree, why=why) if degree >= POLYNOMIAL_DEGREE else None
 
 
 def _walk(items: list[tuple[Any, Any]], *, inside: bool) -> str | None:
@@ -80,17 +102,29 @@ def _literal_prefix(items: list[tuple[Any, Any]]) -> tuple[str, bool]:
     return "".join(chars), True
 
 
-def compile_pattern(text: str) -> tuple[re.Pattern[str] | None, str | None]:
-    """A rule's pattern compiled, or the problem with it: invalid, too long, or unsafe."""
+def compile_pattern(text: str) -> tuple[Pattern | None, str | None]:
+    """A rule's pattern compiled on its engine, or the problem with it: invalid, too long, or unsafe
+    on the backtracking engine it needs."""
+    if len(text) > MAX_PATTERN:
+        return None, f"unsafe regex: pattern is {len(text)} characters long, more than {MAX_PATTERN}"
     try:
-        pattern = re.compile(text)
+        checked = re.compile(text)
     except re.error as exc:
         return None, f"invalid regex: {exc}"
-    problem = check_pattern(text)
+    try:
+        pattern = choose(text, checked.flags, frozenset(checked.groupindex))
+    except regex.error as exc:
+        return None, f"invalid regex: the backtracking engine cannot read it: {exc}"
+    problem = check_pattern(text, pattern.why) if pattern.engine == "regex" else None
     return (None, f"unsafe regex: {problem}") if problem else (pattern, None)
 
 
-def required_literal(pattern: re.Pattern[str]) -> str:
+class _Flagged(Protocol):
+    pattern: str
+    flags: int
+
+
+def required_literal(pattern: _Flagged) -> str:
     """The longest run of plain characters every match must contain (case-folded when the pattern
     ignores case), or "": a cheap ``in`` test that skips the regex on most texts that cannot match."""
     if pattern.flags & (re.VERBOSE | re.LOCALE):

@@ -6,6 +6,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 
+from maildesk.errors import MatchTimeLimit
+from maildesk.routing.engines import MatchBudget
 from maildesk.routing.model import (
     PRIORITIES,
     Condition,
@@ -27,8 +29,10 @@ def evaluate(routing: RoutingConfig, facts: Facts, *, explain_all: bool = True) 
     """Run the rules in order: the first match decides and stops, unless it says ``continue``.
 
     The trace has every rule (``rules test``), or with ``explain_all=False`` only the ones that
-    matched: all a ticket records, and far less to carry back from a worker process.
+    matched: all a ticket records, and far less to carry back from a worker process. Raises
+    ``MatchTimeLimit`` naming the rule whose pattern used up ``match_time_limit_ms``.
     """
+    facts = Facts(facts.parsed, facts.mailbox, MatchBudget(routing.match_time_limit_ms))  # a fresh budget
     matched: list[tuple[Rule, Mapping[str, str]]] = []
     traces: list[RuleTrace] = []
     stopped = False
@@ -38,9 +42,12 @@ def evaluate(routing: RoutingConfig, facts: Facts, *, explain_all: bool = True) 
                 break
             traces.append(_skipped(rule.name))
             continue
-        if not explain_all and not _holds(rule.conditions, facts):
-            continue  # no match, and no trace wanted: not worth explaining
-        trace, groups = _try(rule, facts)
+        try:
+            if not explain_all and not _holds(rule.conditions, facts):
+                continue  # no match, and no trace wanted: not worth explaining
+            trace, groups = _try(rule, facts)
+        except MatchTimeLimit as exc:
+            raise exc.in_rule(rule.name, rule.key) from None
         if trace.matched or explain_all:
             traces.append(trace)
         if trace.matched:

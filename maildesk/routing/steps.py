@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from maildesk.config.outbound import TierConfig
-from maildesk.errors import Quarantine
+from maildesk.errors import MatchTimeLimit, Quarantine
 from maildesk.routing.model import Decision, Facts
 from maildesk.routing.rules import evaluate
 from maildesk.stage import Context, Work
@@ -46,8 +46,14 @@ class Gate:
 
 
 def decide(work: Work, ctx: Context) -> Decision:
+    """The rules' decision; a message whose patterns run out of time is quarantined naming the rule,
+    so the mailbox goes on and no restart tries it again."""
     facts = Facts(parsed=work.need_parsed(), mailbox=work.raw.origin.mailbox)
-    return evaluate(ctx.desk.config.routing, facts, explain_all=False)
+    try:
+        return evaluate(ctx.desk.config.routing, facts, explain_all=False)
+    except MatchTimeLimit as exc:
+        log.warning("%s %s: %s", work.raw.origin.mailbox, work.raw.origin.ref, exc)
+        raise Quarantine(str(exc), kind="rule-timeout") from exc
 
 
 class Route:
