@@ -124,10 +124,20 @@ class Quarantine(Disposition):
 class Duplicate(Disposition):
     """The message is already stored (same Message-ID or same raw bytes)."""
 
-    def __init__(self, message_pk: int, why: str) -> None:
+    def __init__(self, message_pk: int | None, why: str) -> None:
         self.message_pk = message_pk
         self.why = why
-        super().__init__(f"duplicate of message {message_pk} ({why})")
+        super().__init__(f"duplicate of message {message_pk} ({why})" if message_pk else f"duplicate ({why})")
+
+
+class Answered(Disposition):
+    """The message asked the desk a question and is settled as request ``request_id``: answered, or
+    refused with a security record. It opens no ticket, later steps do not run, and its writes commit."""
+
+    def __init__(self, request_id: int, why: str) -> None:
+        self.request_id = request_id
+        self.why = why
+        super().__init__(f"request {request_id}: {why}")
 
 
 class BackupFailed(MaildeskError):

@@ -173,10 +173,11 @@ class StoredAttachment:
 class Outcome:
     """The fate of one raw message, as the intake loop decided it."""
 
-    status: Literal["stored", "duplicate", "quarantined", "already"]
+    status: Literal["stored", "answered", "duplicate", "quarantined", "already"]
     ticket_id: int | None = None
     message_pk: int | None = None
     quarantine_id: int | None = None
+    request_id: int | None = None  # "answered": an agent's question, opening no ticket
     reason: str = ""
     new_ticket: bool = False
     extra: tuple[str, ...] = field(default=())

@@ -7,8 +7,8 @@ import logging
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from maildesk.agents import AGENT_STEPS
-from maildesk.errors import Duplicate, Quarantine, StoreUnavailable
+from maildesk.agents import AGENT_GATE, AGENT_STEPS
+from maildesk.errors import Answered, Duplicate, Quarantine, StoreUnavailable
 from maildesk.intake import INTAKE_PREPARE, INTAKE_STEPS, RECORD_STEPS
 from maildesk.models import Outcome, RawMessage
 from maildesk.notify import NOTIFY_STEPS
@@ -23,9 +23,10 @@ log = logging.getLogger("maildesk.intake")
 
 #: The order of processing, written down as data: first the pure steps (parse, classify, triage),
 #: which may run in worker processes, then the ones inside the message's transaction: dedupe,
-#: thread and screen; the routing gate; record; route; an agent's commands; notify; SLA timers.
-PIPELINE: tuple[Step, ...] = (*INTAKE_PREPARE, *ROUTING_PREPARE, *INTAKE_STEPS, *ROUTING_GATE, *RECORD_STEPS,
-                              *ROUTING_STEPS, *AGENT_STEPS, *NOTIFY_STEPS, *SLA_STEPS)
+#: thread and screen; an agent's questions; the routing gate; record; route; an agent's commands;
+#: notify; SLA timers.
+PIPELINE: tuple[Step, ...] = (*INTAKE_PREPARE, *ROUTING_PREPARE, *INTAKE_STEPS, *AGENT_GATE, *ROUTING_GATE,
+                              *RECORD_STEPS, *ROUTING_STEPS, *AGENT_STEPS, *NOTIFY_STEPS, *SLA_STEPS)
 
 
 def raw_hash(data: bytes) -> str:
@@ -82,15 +83,19 @@ class Runner:
         step_name = "start"
         try:
             with store.atomic():
-                for step in self.stateful_steps:
-                    step_name = step.name
-                    work = step.process(work, self.ctx)
+                try:
+                    for step in self.stateful_steps:
+                        step_name = step.name
+                        work = step.process(work, self.ctx)
+                except Answered as answered:  # settled by a step: what it wrote commits, nothing else runs
+                    outcome = Outcome("answered", request_id=answered.request_id, reason=answered.why)
+                else:
+                    outcome = Outcome("stored", ticket_id=work.ticket_id, message_pk=work.message_pk,
+                                      new_ticket=work.new_ticket, reason=work.thread.reason if work.thread else "")
                 if retry_of is not None:
                     store.quarantine.release(retry_of, message_pk=work.message_pk, now=self.ctx.desk.clock())
                 else:
-                    self._receipt(work, "stored", message_pk=work.message_pk)
-            outcome = Outcome("stored", ticket_id=work.ticket_id, message_pk=work.message_pk,
-                              new_ticket=work.new_ticket, reason=work.thread.reason if work.thread else "")
+                    self._receipt(work, outcome.status, message_pk=work.message_pk, request_id=outcome.request_id)
         except StoreUnavailable:
             raise
         except Duplicate as dup:
@@ -157,5 +162,5 @@ def decision_fields(raw: RawMessage, work: Work, outcome: Outcome) -> dict[str, 
         "ticket": outcome.ticket_id, "new_ticket": outcome.new_ticket,
         "thread": work.thread.reason if work.thread else None,
         "rule": ",".join(route.rules) if route is not None and route.rules else None,
-        "quarantine": outcome.quarantine_id, "reason": outcome.reason or None,
+        "quarantine": outcome.quarantine_id, "request": outcome.request_id, "reason": outcome.reason or None,
     }

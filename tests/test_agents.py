@@ -248,6 +248,22 @@ def test_an_agent_opens_a_ticket_for_a_customer_from_their_personal_address(h):
     assert show(h, other.ticket_id)["requester"] == "alice@example.test"
 
 
+def test_a_question_to_the_personal_address_is_a_request_settled_once(h):
+    from maildesk.agents.authority import personal_address
+    from maildesk.stage import Context
+
+    mine = personal_address(Context(h.desk, h.store), "alice@example.test")
+    ask = make_message(sender="Alice <alice@example.test>", to=mine, subject="queue?", body="#queue mine\n")
+    out = h.take(ask)
+    assert (out.status, out.ticket_id, h.ticket_count()) == ("answered", None, 0)
+    assert h.store.requests.raw(out.request_id) == ask  # kept as it came
+    assert len(outbox(h, "answer", "alice@example.test")) == 1
+    again = h.take(ask, mailbox="other")  # the same mail from another mailbox: settled, not answered again
+    assert (again.status, h.store.requests.count(), len(outbox(h, "answer"))) == ("duplicate", 1, 1)
+    row = h.store.db.execute("SELECT outcome, request_id FROM receipts ORDER BY id LIMIT 1").fetchone()
+    assert tuple(row) == ("answered", out.request_id)
+
+
 def test_a_vendors_reply_stays_internal_and_reaches_the_owner(tmp_path):
     tiers = [*TIERS, {"name": "L4", "agents": ["support@vendor.example"], "vendor": True}]
     h = harness(tmp_path, tiers=tiers)

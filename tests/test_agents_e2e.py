@@ -41,7 +41,7 @@ class E2E:
         kinds = {f"<{e.message_id}>": e.kind for e in self.query(lambda s: s.outbox.list())}
         msgs = [message_from_bytes(r.content, policy=policy.default) for r in self.smtp.received if to in r.rcpt_tos]
         return [m for m in msgs if kind in (None, kinds[m["Message-ID"]])
-                and ticket in (None, int(m["X-Maildesk-Ticket"]))]
+                and (ticket is None or m["X-Maildesk-Ticket"] == str(ticket))]
 
     def query(self, fn):
         store = self.desk.open_store()

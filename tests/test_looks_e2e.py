@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mailfactory import make_message
+from mailfactory import make_message, message_id_of
+from maildesk.store import views
 from test_agents_e2e import ALICE, BOB, CAROL, answer, make_e2e, reply_to, text  # noqa: F401  (fixture)
 from test_attachments_e2e import PDF, customer_mail, files_of
 
@@ -72,3 +73,64 @@ def test_a_strangers_show_gets_nothing(e2e):
                           body=f"#show {ticket}\n#queue\n"))
     assert e2e.got(MALLORY) == []
     assert e2e.security_events(ticket) >= 1
+
+
+def personal_address_from_help(e2e, agent: str) -> str:
+    """The way an agent learns it: ``#help`` on any ticket names their personal desk address."""
+    ticket = e2e.customer_writes(subject="Which address is mine?")
+    words = text(receipt_after(e2e, agent, answer(e2e.got(agent, "alert", ticket=ticket)[0], agent, "#help\n")))
+    return next(w for w in words.split() if w.startswith("support+0-"))
+
+
+def tickets_and_requests(e2e) -> tuple[int, int]:
+    return e2e.query(lambda s: (len(views.list_tickets(s.db)), s.requests.count()))
+
+
+def test_questions_to_the_personal_address_are_answered_and_open_no_ticket(e2e):
+    mine = personal_address_from_help(e2e, ALICE)
+    e2e.send(customer_mail())
+    ticket = int(e2e.got(ALICE, "alert")[-1]["X-Maildesk-Ticket"])
+    before = tickets_and_requests(e2e)
+    ask = make_message(sender=f"Alice Martin <{ALICE}>", to=mine, subject="my queue", body="#queue\n")
+    e2e.send(ask)
+    (got,) = e2e.got(ALICE, "answer")
+    assert tickets_and_requests(e2e) == (before[0], before[1] + 1)  # kept as a request, no ticket
+    assert "Invoice printer crash" in text(got) and f"#{ticket} " in text(got)
+    assert got["X-Maildesk-Ticket"] is None and reply_to(got) == mine  # answering it asks again
+    assert got["In-Reply-To"] == message_id_of(ask) and got["Auto-Submitted"] == "auto-generated"
+    e2e.send(answer(got, ALICE, f"#show {ticket}\n#file {ticket} crash-report.pdf\n"))
+    second = e2e.got(ALICE, "answer")[-1]
+    assert "internal note" not in text(second) and "The printer crashes" in text(second)
+    assert set(files_of(second)) == {"screen.png", "crash-report.pdf"}  # #show's files and #file's, once
+    assert files_of(second)["crash-report.pdf"] == PDF
+    e2e.send(ask)  # the same message again (another copy, a retry): not answered twice
+    assert len(e2e.got(ALICE, "answer")) == 2 and tickets_and_requests(e2e)[1] == before[1] + 2
+
+
+def test_a_bad_question_at_the_personal_address_says_which_line(e2e):
+    mine = personal_address_from_help(e2e, ALICE)
+    e2e.send(make_message(sender=f"Alice Martin <{ALICE}>", to=mine, subject="x", body="#queue\n#show twelve\n"))
+    (got,) = e2e.got(ALICE, "answer")
+    assert "line 2" in text(got) and "nothing was answered" in text(got) and "Open tickets" not in text(got)
+
+
+def test_a_stranger_at_a_personal_address_gets_nothing_and_opens_no_ticket(e2e):
+    mine = personal_address_from_help(e2e, ALICE)
+    secret = e2e.customer_writes(subject="Payroll export fails")
+    tickets, requests = tickets_and_requests(e2e)
+    e2e.send(make_message(sender=f"Alice Martin <{MALLORY}>", to=mine, subject="x",
+                          body=f"#show {secret}\n#queue\n"))
+    assert e2e.got(MALLORY) == [] and e2e.got(ALICE, "answer") == []
+    assert tickets_and_requests(e2e) == (tickets, requests + 1)
+    assert e2e.security_events(secret) == 1
+    refused = e2e.query(lambda s: s.requests.get(requests + 1))
+    assert refused.outcome == "refused" and refused.sender == MALLORY and refused.agent == ALICE
+    assert MALLORY in refused.reason and refused.commands == (f"#show {secret}", "#queue")
+
+
+def test_an_agent_at_another_agents_personal_address_is_told_why_at_their_own(e2e):
+    alices = personal_address_from_help(e2e, ALICE)
+    e2e.send(make_message(sender=f"Bob Stone <{BOB}>", to=alices, subject="x", body="#queue\n"))
+    (got,) = e2e.got(BOB, "answer")
+    assert "not answered because" in text(got) and "Open tickets" not in text(got)
+    assert e2e.got(ALICE, "answer") == []

@@ -26,14 +26,27 @@ def personal_address(ctx: Context, agent: str) -> str:
     return reply_address(ctx.desk.address, make_token(ctx.desk.secret, PERSONAL, agent_role(agent)))
 
 
-def authorize_new(work: Work, ctx: Context) -> Authority:
-    """A new ticket is an agent's only when it came to that agent's personal address, from that agent."""
-    parsed = work.need_parsed()
-    for token in tokens_in(parsed.recipients, ctx.desk.address):
+def personal_role(work: Work, ctx: Context) -> str | None:
+    """The agent role of the personal address this mail was sent to, if it went to one (signature checked)."""
+    for token in tokens_in(work.need_parsed().recipients, ctx.desk.address):
         claim = verify_token(ctx.desk.secret, token)
         if claim and claim.ticket_id == PERSONAL and claim.role.startswith("a"):
-            return _check(claim.role, work, ctx)
-    return Authority(None, "it was not sent to an agent's personal address")
+            return claim.role
+    return None
+
+
+def authorize_new(work: Work, ctx: Context) -> Authority:
+    """A new ticket (or a question) is an agent's only when it came to that agent's personal address,
+    from that agent."""
+    role = personal_role(work, ctx)
+    if role is None:
+        return Authority(None, "it was not sent to an agent's personal address")
+    return _check(role, work, ctx)
+
+
+def agent_of_role(ctx: Context, role: str) -> str | None:
+    """The staff agent a token role was issued to."""
+    return next((a for a in sorted(staff_of(ctx)) if agent_role(a) == role), None)
 
 
 def authorize(work: Work, ctx: Context) -> Authority:
@@ -48,7 +61,7 @@ def authorize(work: Work, ctx: Context) -> Authority:
 def _check(role: str, work: Work, ctx: Context) -> Authority:
     """The agent a token role belongs to must be the sender, authenticated when the desk requires it."""
     parsed = work.need_parsed()
-    agent = next((a for a in sorted(staff_of(ctx)) if agent_role(a) == role), None)
+    agent = agent_of_role(ctx, role)
     if agent is None:
         return Authority(None, "its reply address belongs to none of the desk's agents")
     sender = parsed.sender.addr if parsed.sender else ""

@@ -46,7 +46,23 @@ def may_see(ctx: Context, agent: str, ticket_id: int) -> bool:
 
 
 def answer(ctx: Context, agent: str, effects: tuple[Effect, ...]) -> Answers:
-    """Each ``look`` effect answered in turn; a ticket the agent may not see gives nothing."""
+    """Each ``look`` effect answered in turn; a ticket the agent may not see gives nothing, and a
+    security event on it names the agent who asked."""
+    answers = _answer(ctx, agent, effects)
+    for other in answers.refused:
+        refused_look(ctx, other, asked_by=agent, why="asked by mail for a ticket outside their tiers")
+    return answers
+
+
+def refused_look(ctx: Context, ticket_id: int, *, asked_by: str, why: str) -> None:
+    """Someone asked for a ticket they may not see: a security event on it (when it exists), a warning."""
+    if ctx.store.tickets.exists(ticket_id):
+        ctx.store.work.event(ticket_id, actor=asked_by or "unknown", kind="security", at=ctx.desk.clock(),
+                             detail={"refused": asked_by, "why": why})
+    log.warning("%s asked for ticket #%s, which is not theirs to see: %s", asked_by or "?", ticket_id, why)
+
+
+def _answer(ctx: Context, agent: str, effects: tuple[Effect, ...]) -> Answers:
     blocks: list[str] = []
     files: list[StoredAttachment] = []
     refused: list[int] = []

@@ -272,8 +272,12 @@ class Look:
         self.name = name
 
     def plan(self, state: TicketState, cmd: Command, desk: Desk) -> Planned | str:
-        ask = {"what": self.name, "values": list(cmd.values), "text": cmd.text}
-        return Planned(state, f"#{self.name} {cmd.args}".strip() + ": answered below", (Effect("look", ask),))
+        return Planned(state, f"#{self.name} {cmd.args}".strip() + ": answered below", (look_effect(cmd),))
+
+
+def look_effect(cmd: Command) -> Effect:
+    """The question a ``#queue``, ``#show`` or ``#file`` line asks, for ``maildesk.agents.looks``."""
+    return Effect("look", {"what": cmd.name, "values": list(cmd.values), "text": cmd.text})
 
 
 HANDLERS: dict[str, Handler] = {h.name: h for h in (

@@ -87,7 +87,8 @@ def deliver(state: State, mailbox: str) -> None:
         log.exception("deliver failed")
         echo(f"maildesk deliver: message not stored, try again later: {exc}", err=True)
         raise SystemExit(EX_TEMPFAIL) from exc
-    echo(f"{outcome.status}" + (f" ticket {outcome.ticket_id}" if outcome.ticket_id else ""))
+    echo(f"{outcome.status}" + (f" ticket {outcome.ticket_id}" if outcome.ticket_id else "")
+         + (f" request {outcome.request_id}" if outcome.request_id else ""))
 
 
 def _store_one(desk: Desk, mailbox: str, data: bytes) -> Outcome:

@@ -91,6 +91,8 @@ class Dedupe:
             why = "same raw bytes"
         if pk is not None:
             raise Duplicate(pk, why)
+        if (request := ctx.store.requests.known(message_id=parsed.message_id, raw_hash=work.raw_hash)) is not None:
+            raise Duplicate(None, f"{why}, already taken as request {request}")
         return work
 
 

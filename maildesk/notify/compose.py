@@ -22,6 +22,7 @@ AUTO_SUBMITTED: dict[str, str] = {
     "escalation": "auto-generated",
     "resolution": "auto-generated",
     "receipt": "auto-generated",
+    "answer": "auto-generated",
     "forward": "auto-generated",
     "sla": "auto-generated",
     "update": "auto-generated",

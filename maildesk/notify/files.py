@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from maildesk.models import StoredAttachment
 from maildesk.notify.compose import clean_text
 from maildesk.notify.mime import OutFile
+
+if TYPE_CHECKING:
+    from maildesk.config import Config
 
 MAX_FILES = 20  # files one notice carries, whatever their sizes; the rest are listed
 MAX_LISTED = 50  # files one notice lists; beyond that it says how many more
@@ -29,6 +33,13 @@ class Selection:
     listed: tuple[Listed, ...]
     unlisted: int  # files beyond MAX_LISTED
     digests: tuple[str, ...]  # of the attached files, to record as sent
+
+
+def file_limit(config: Config, *, asked: bool) -> int:
+    """Bytes of files one notice may carry: the notices' limit, or for files an agent ``asked`` for,
+    up to what fits in a message (base64 makes a file a third bigger)."""
+    notify = config.notify.attach_max_bytes
+    return max(notify, config.limits.max_message_bytes * 3 // 4) if asked else notify
 
 
 def select(files: Sequence[StoredAttachment], *, data_dir: Path, sent: Collection[str], limit: int,

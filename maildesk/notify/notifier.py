@@ -14,7 +14,7 @@ from typing import Any
 from maildesk.errors import MaildeskError
 from maildesk.models import Address, ParsedMessage, StoredAttachment
 from maildesk.notify.compose import AUTO_SUBMITTED, Outgoing, compose, envelope, new_message_id, to_bytes
-from maildesk.notify.files import Selection, select
+from maildesk.notify.files import Selection, file_limit, select
 from maildesk.notify.render import NOTICE_VARIABLES, Templates
 from maildesk.stage import Context
 from maildesk.tokens import make_token, reply_address
@@ -137,9 +137,7 @@ class Notifier:
             return NO_FILES
         config = self.ctx.desk.config
         sent = frozenset() if asked else self.ctx.store.attachments.sent_to(ticket_id, to.addr)
-        limit = max(config.notify.attach_max_bytes, config.limits.max_message_bytes * 3 // 4) if asked \
-            else config.notify.attach_max_bytes  # base64 makes a file a third bigger
-        return select(files, data_dir=self.ctx.desk.data_dir, sent=sent, limit=limit,
+        return select(files, data_dir=self.ctx.desk.data_dir, sent=sent, limit=file_limit(config, asked=asked),
                       never=config.notify.attach_never)
 
 

@@ -31,7 +31,7 @@ def builtin_dir(*, source: Path = Path(__file__).resolve().parents[2] / "templat
 BUILTIN_DIR = builtin_dir()
 
 NOTICES: tuple[str, ...] = ("acknowledgement", "alert", "relay", "status", "escalation", "resolution", "receipt",
-                           "forward", "sla", "update", "admin")
+                           "answer", "forward", "sla", "update", "admin")
 PARTS: tuple[str, ...] = ("subject", "txt", "html")  # NAME.PART.j2; only html may be absent
 
 COMMON_VARIABLES: tuple[str, ...] = ("desk", "ticket", "recipient", "reply_address")
@@ -43,6 +43,7 @@ NOTICE_VARIABLES: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "escalation": ("history", "handover", "files", "files_unlisted"),
     "resolution": ("resolution",),
     "receipt": ("results",),
+    "answer": ("results",),
     "forward": ("message", "files", "files_unlisted"),
     "sla": ("sla",),
     "update": (),

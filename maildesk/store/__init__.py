@@ -25,6 +25,7 @@ from maildesk.store.kb import KnowledgeStore
 from maildesk.store.timers import TimerStore
 from maildesk.store.reports import ReportStore
 from maildesk.store.quarantine import QuarantineStore
+from maildesk.store.requests import RequestStore
 from maildesk.store.migrate import refuse_newer
 from maildesk.store.schema import migrations
 from maildesk.store.tickets import TicketStore
@@ -76,6 +77,7 @@ class Store:
         self.tickets = TicketStore(db)
         self.attachments = AttachmentStore(db)
         self.quarantine = QuarantineStore(db)
+        self.requests = RequestStore(db)
         self.outbox = OutboxStore(db)
         self.queues = QueueStore(db)
         self.work = WorkStore(db)

@@ -58,8 +58,9 @@ class LedgerStore:
         for part in _chunks(list(message_ids)):
             marks = _marks(len(part))
             sql = (f"SELECT message_id FROM messages WHERE message_id IN ({marks}) "
-                   f"UNION SELECT message_id FROM quarantine WHERE message_id IN ({marks})")
-            found.update(r[0] for r in self.conn.execute(sql, [*part, *part]).fetchall())
+                   f"UNION SELECT message_id FROM quarantine WHERE message_id IN ({marks}) "
+                   f"UNION SELECT message_id FROM requests WHERE message_id IN ({marks})")
+            found.update(r[0] for r in self.conn.execute(sql, [*part, *part, *part]).fetchall())
         return found
 
     def unsettled(self, mailbox: str) -> list[Settlement]:
@@ -76,13 +77,14 @@ class LedgerStore:
             )
 
     def record(self, origin: Origin, *, raw_hash: str, outcome: str, received_at: datetime,
-               message_pk: int | None = None, quarantine_id: int | None = None) -> None:
+               message_pk: int | None = None, quarantine_id: int | None = None,
+               request_id: int | None = None) -> None:
         """Write the receipt that makes this origin exactly-once (inside the message's transaction)."""
         self.conn.execute(
             "INSERT INTO receipts (mailbox, ref, uidvalidity, uid, raw_hash, outcome, message_pk, quarantine_id,"
-            " received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " request_id, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [origin.mailbox, origin.ref, origin.uidvalidity, origin.uid, raw_hash, outcome, message_pk,
-             quarantine_id, received_at.isoformat()],
+             quarantine_id, request_id, received_at.isoformat()],
         )
 
     def counts(self) -> dict[str, int]:

@@ -349,3 +349,28 @@ def files_sent(db: Database) -> None:
             PRIMARY KEY (ticket_id, recipient, sha256)
         ) WITHOUT ROWID
         """)
+
+
+@migrations(name="0012_requests")
+def requests(db: Database) -> None:
+    """Agents' questions to the desk that open no ticket (``#queue`` to a personal address), kept raw,
+    and the receipt column that points at them."""
+    _run(db, """
+        CREATE TABLE requests (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            agent TEXT NOT NULL,
+            sender TEXT NOT NULL,
+            message_id TEXT,
+            raw_hash TEXT NOT NULL,
+            mailbox TEXT,
+            subject TEXT NOT NULL DEFAULT '',
+            commands TEXT NOT NULL DEFAULT '[]',
+            outcome TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            raw BLOB NOT NULL
+        );
+        CREATE INDEX requests_message_id ON requests(message_id);
+        CREATE INDEX requests_raw_hash ON requests(raw_hash);
+        ALTER TABLE receipts ADD COLUMN request_id INTEGER
+        """)
