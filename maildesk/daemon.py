@@ -17,6 +17,7 @@ from maildesk.health import MailboxMonitor, StorageWatch
 from maildesk.mailbox import Settlement, Source, open_source
 from maildesk.notify.dispatch import flush, open_transport
 from maildesk.pipeline import Runner
+from maildesk.notify.digest import send_digests
 from maildesk.sla.timers import run_timers
 from maildesk.stage import Context
 from maildesk.store import Store
@@ -114,7 +115,7 @@ def run_once(desk: Desk, *, mailboxes: tuple[MailboxConfig, ...] | None = None) 
         runner = Runner(Context(desk, store), pool=pool)
         for cfg in mailboxes or desk.config.mailboxes:
             failed += not take_in(desk, cfg, runner, stop)
-        StorageWatch(desk, "timers").run(lambda: run_timers(Context(desk, store)))
+        StorageWatch(desk, "timers").run(lambda: on_the_clock(Context(desk, store)))
         failed += not StorageWatch(desk, "outbox").run(lambda: send_outbox(desk, store))
     finally:
         store.close()
@@ -229,7 +230,8 @@ class OutboxWorker(threading.Thread):
 
 
 class TimerWorker(threading.Thread):
-    """Fires the SLA timers that are due, every few seconds (one indexed query when none is)."""
+    """Fires the SLA timers that are due and sends the digests, every few seconds (one indexed
+    query when nothing is due)."""
 
     def __init__(self, desk: Desk, stop: threading.Event, *, every: float = 5.0,
                  metrics: Metrics | None = None) -> None:
@@ -248,9 +250,15 @@ class TimerWorker(threading.Thread):
     def _fire(self) -> None:
         store = self.desk.open_store()
         try:
-            run_timers(Context(self.desk, store))
+            on_the_clock(Context(self.desk, store))
         finally:
             store.close()
+
+
+def on_the_clock(ctx: Context) -> None:
+    """What time alone sets off: the due SLA timers, then the agents' digests of the day."""
+    run_timers(ctx)
+    send_digests(ctx)
 
 
 def prepare_pool(desk: Desk) -> PreparePool | None:

@@ -35,12 +35,13 @@ def make_desk(tmp_path: Path, *, mailboxes: list[dict] | None = None, limits: di
               tiers: list[dict] | None = None, outbound: dict | None = None, notify: dict | None = None,
               routing: dict | None = None, rules: list[dict] | None = None, security: dict | None = None,
               sla: dict | None = None, timers: dict | None = None, desk: dict | None = None,
-              metrics: dict | None = None) -> Desk:
+              metrics: dict | None = None, business_hours: dict | None = None,
+              digest: dict | None = None) -> Desk:
     data: dict = {"desk": {"name": "Example Support", "address": "support@example.test", "data_dir": "var",
                            **(desk or {})}}
     sections = {"mailbox": mailboxes, "limits": limits or None, "tier": tiers, "outbound": outbound,
                 "notify": notify, "routing": routing, "rule": rules, "security": security, "sla": sla,
-                "timers": timers, "metrics": metrics}
+                "timers": timers, "metrics": metrics, "business_hours": business_hours, "digest": digest}
     data.update({key: value for key, value in sections.items() if value is not None})
     config = build(data, base=tmp_path, source=tmp_path / "maildesk.toml")
     if not config.desk.secret_file.exists():

@@ -24,6 +24,7 @@ from maildesk.config.schema import Option, Problems, in_range, is_address, non_e
 from maildesk.errors import ConfigError
 from maildesk.intake.limits import Limits
 from maildesk.config.routing import read_routing
+from maildesk.config.digest import DigestConfig, read_digest
 from maildesk.config.sla import SlaConfig, read_sla
 from maildesk.routing.model import RoutingConfig
 
@@ -76,6 +77,7 @@ class Config:
     tickets: TicketsConfig = TicketsConfig()
     sla: SlaConfig = SlaConfig()
     metrics: MetricsConfig = MetricsConfig()
+    digest: DigestConfig = DigestConfig()
 
     def tier(self, name: str) -> TierConfig | None:
         return next((t for t in self.tiers if t.name == name), None)
@@ -123,7 +125,7 @@ def _workers(value: Any) -> str | None:
 INTAKE = {"workers": Option((str, int), "auto", _workers)}
 
 TOP = {"desk", "mailbox", "limits", "intake", "outbound", "notify", "tier", "routing", "rule", "security", "tickets",
-       "business_hours", "sla", "timers", "metrics"}
+       "business_hours", "sla", "timers", "metrics", "digest"}
 
 
 def build(data: dict[str, Any], *, base: Path, source: Path | None) -> Config:
@@ -154,6 +156,7 @@ def build(data: dict[str, Any], *, base: Path, source: Path | None) -> Config:
     sec = read_table(data.get("security", {}), "security", SECURITY, problems)
     tickets = read_table(data.get("tickets", {}), "tickets", TICKETS, problems)
     sla = read_sla(data, problems)
+    digest = read_digest(data, sla.calendar, problems)
     metrics = read_metrics(data.get("metrics", {}), problems)
     for rule in routing.rules:
         if rule.actions.sla and rule.actions.sla not in sla.policies:
@@ -167,7 +170,7 @@ def build(data: dict[str, Any], *, base: Path, source: Path | None) -> Config:
         raise ConfigError(key, problem, more=tuple(more))
     return Config(desk=desk, mailboxes=boxes, limits=limits, source=source,
                   outbound=outbound, notify=notify, tiers=tiers, routing=routing, security=SecurityConfig(**sec),
-                  tickets=TicketsConfig(**tickets), sla=sla, metrics=metrics,
+                  tickets=TicketsConfig(**tickets), sla=sla, metrics=metrics, digest=digest,
                   intake_workers=default_workers() if workers == "auto" else workers)
 
 

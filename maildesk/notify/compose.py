@@ -27,6 +27,7 @@ AUTO_SUBMITTED: dict[str, str] = {
     "sla": "auto-generated",
     "update": "auto-generated",
     "admin": "auto-generated",
+    "digest": "auto-generated",
 }
 TICKET_HEADER = "X-Maildesk-Ticket"
 MAX_SUBJECT = 200  # characters of subject text before the [#ID] tag

@@ -31,7 +31,7 @@ def builtin_dir(*, source: Path = Path(__file__).resolve().parents[2] / "templat
 BUILTIN_DIR = builtin_dir()
 
 NOTICES: tuple[str, ...] = ("acknowledgement", "alert", "relay", "status", "escalation", "resolution", "receipt",
-                           "answer", "forward", "sla", "update", "admin")
+                           "answer", "forward", "sla", "update", "admin", "digest")
 PARTS: tuple[str, ...] = ("subject", "txt", "html")  # NAME.PART.j2; only html may be absent
 
 COMMON_VARIABLES: tuple[str, ...] = ("desk", "ticket", "recipient", "reply_address")
@@ -48,6 +48,7 @@ NOTICE_VARIABLES: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "sla": ("sla",),
     "update": (),
     "admin": ("problem",),
+    "digest": ("digest",),
 })
 
 _SAMPLE_MESSAGE: dict[str, object] = {
@@ -90,6 +91,18 @@ SAMPLE_CONTEXT: Mapping[str, object] = MappingProxyType({
                 "answers": ["Your open tickets, oldest first (1):\n  #123 2h normal L1 open, owner you: Cannot log in"]},
     "sla": {"clock": "first_response", "what": "warning",      # sla: a warning or a breach of one clock
             "due_at": "2024-05-02T10:14:05+00:00", "escalated_to": "L2"},
+    "digest": {"day": "2024-05-02", "tiers": ["L1"],              # digest: the agent's day, oldest first
+               "mine": [{"id": 123, "subject": "Cannot log in after password reset", "status": "open",
+                         "tier": "L1", "priority": "high", "age": timedelta(hours=26),
+                         "sla": {"state": "running", "clock": "resolution", "due_at": "2024-05-02T16:00:00+02:00"},
+                         "reply_address": "support+123-a1b2c3@example.test"}],
+               "mine_unlisted": 0,
+               "unowned": [{"id": 124, "subject": "Printer offline", "status": "new", "tier": "L1",
+                            "priority": "normal", "age": timedelta(hours=3),
+                            "sla": {"state": "breached", "clock": "first_response",
+                                    "due_at": "2024-05-02T09:00:00+02:00"},
+                            "reply_address": "support+124-d4e5f6@example.test"}],
+               "unowned_unlisted": 0},
     "problem": {"mailbox": "support", "state": "failing",      # admin: a mailbox failing or recovered
                 "error": "imap.example.test refused the login of 'support'", "kind": "auth",
                 "since": "2024-05-02T09:00:00+00:00", "hint": "Run `maildesk auth login support`."},

@@ -151,6 +151,10 @@ class Calendar:
             day += ONE_DAY
         return total
 
+    def is_working_day(self, day: date) -> bool:
+        """Whether ``day`` (a local date) is one of the working days and no holiday."""
+        return self._working(day)
+
     def is_open(self, at: datetime) -> bool:
         """Whether business time runs at ``at``: opening time included, closing time not."""
         moment = _aware(at, "at")

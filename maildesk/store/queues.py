@@ -67,3 +67,16 @@ class QueueStore:
             args.append(tier)
         rows = self.conn.execute(sql + " ORDER BY tier, created_at, id", args).fetchall()
         return [dict(zip(_QUEUE_COLUMNS, row)) for row in rows]
+
+    def digests_had(self, day: str) -> set[str]:
+        """The agents whose digest of that local day was made (sent, or nothing to send)."""
+        return {r[0] for r in self.conn.execute("SELECT agent FROM digests WHERE day = ?", [day])}
+
+    def claim_digest(self, agent: str, day: str, *, tickets: int, at: datetime) -> bool:
+        """Claim the agent's digest of ``day``; False when it was made already (another process)."""
+        cur = self.conn.execute("INSERT OR IGNORE INTO digests (agent, day, tickets, made_at) VALUES (?, ?, ?, ?)",
+                                [agent, day, tickets, at.isoformat()])
+        return cur.rowcount == 1
+
+    def digest_sent(self, agent: str, day: str, *, outbox_id: int) -> None:
+        self.conn.execute("UPDATE digests SET outbox_id = ? WHERE agent = ? AND day = ?", [outbox_id, agent, day])

@@ -374,3 +374,18 @@ def requests(db: Database) -> None:
         CREATE INDEX requests_raw_hash ON requests(raw_hash);
         ALTER TABLE receipts ADD COLUMN request_id INTEGER
         """)
+
+
+@migrations(name="0013_digests")
+def digests(db: Database) -> None:
+    """Which agent had which day's digest: one per agent per local working day, even across processes."""
+    _run(db, """
+        CREATE TABLE digests (
+            agent TEXT NOT NULL,
+            day TEXT NOT NULL,
+            tickets INTEGER NOT NULL,
+            outbox_id INTEGER,
+            made_at TEXT NOT NULL,
+            PRIMARY KEY (agent, day)
+        ) WITHOUT ROWID
+        """)
