@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from maildesk.intake.commands import (
@@ -287,6 +290,13 @@ def test_command_set_and_help() -> None:
     assert len(lines) == len(COMMANDS)
     assert {line.split()[0][1:] for line in lines} == COMMANDS
     assert all(len(line.split(None, 2)) >= 2 for line in lines)
+
+
+def test_every_command_is_in_the_readme_table() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    rows = re.findall(r"^\| `(#[^|]*(?:\\\|[^|]*)*)` \|", readme, flags=re.M)
+    listed = {name for row in rows for name in re.findall(r"#([a-z]+)", row)}
+    assert listed == COMMANDS, f"README's commands table differs: {sorted(listed ^ COMMANDS)}"
 
 
 # Hostile input.
