@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.ingest import _headers, _text, timed  # noqa: E402
+from bench.ingest import _headers, _text, sender_for, timed  # noqa: E402
 
 SETUPS = ("text", "files", "listed")
 TIERS = ('\n[[tier]]\nname = "L1"\nagents = ["alice@example.test", "bob@example.test"]\n'
@@ -45,7 +45,7 @@ def _multipart(kind: str, boundary: str, parts: list[str]) -> str:
     return f'Content-Type: multipart/{kind}; boundary="{boundary}"\r\n\r\n{body}--{boundary}--\r\n'
 
 
-def make(i: int, rng: random.Random, parent: str | None, *, files: bool) -> bytes:
+def make(i: int, rng: random.Random, parent: str | None, sender: str, *, files: bool) -> bytes:
     """Message ``i``; with ``files`` the same text with a PDF (and sometimes an inline PNG)."""
     body = _text(rng, rng.randint(5, 40))
     if parent:
@@ -56,7 +56,7 @@ def make(i: int, rng: random.Random, parent: str | None, *, files: bool) -> byte
     pdf = base64.encodebytes(b"%PDF-1.4\n" + rng.randbytes(rng.randint(40_000, 120_000))).decode()
     png = base64.encodebytes(b"\x89PNG\r\n\x1a\n" + rng.randbytes(rng.randint(5_000, 30_000))).decode()
     inline = rng.random() < 0.5
-    head = _headers(i, rng, parent)
+    head = _headers(i, rng, parent, sender)
     plain = _part("text/plain; charset=utf-8", body)
     html = "<html><body>" + "".join(f"<p>{line}</p>" for line in body.splitlines())
     if files and carries and inline:
@@ -82,13 +82,13 @@ def generate(n: int, maildir: Path, *, files: bool, seed: int = 11) -> int:
     rng = random.Random(seed)
     for sub in ("new", "cur", "tmp"):
         (maildir / sub).mkdir(parents=True, exist_ok=True)
-    starters: list[str] = []
+    starters: list[tuple[str, str]] = []  # (Message-ID, requester) of each new ticket
     total = 0
     for i in range(n):
-        parent = rng.choice(starters) if starters and rng.random() < 0.6 else None
-        data = make(i, random.Random(rng.random()), parent, files=files)
+        parent, sender = rng.choice(starters) if starters and rng.random() < 0.6 else (None, sender_for(rng))
+        data = make(i, random.Random(rng.random()), parent, sender, files=files)
         if parent is None:
-            starters.append(f"<bench{i}@customer.example>")
+            starters.append((f"<bench{i}@customer.example>", sender))
         (maildir / "new" / f"{1700000000 + i}.{i}.bench").write_bytes(data)
         total += len(data)
     return total

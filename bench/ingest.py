@@ -1,10 +1,10 @@
 """Intake benchmark: parse-only throughput versus ``maildesk run --once`` over the same Maildir.
 
 usage: python bench/ingest.py [-n 10000] [--dir bench/out/ingest] [--keep] [--workers N] [--no-notices]
-                             [--rules 200]
+                             [--rules 200] [--sla]
        python bench/ingest.py --evaluate-only [-n 2000] [--rules 200] [--backtracking] [--hostile] [--repeat 5]
 
-Generates N messages (about 40% new tickets, 60% replies with quoted history; plain,
+Generates N messages (about 40% new tickets, 60% replies from their requesters with quoted history; plain,
 multipart/alternative and attachment-bearing shapes) into a fresh Maildir, then times, each in
 its own process so peak RSS is its own: (a) reading every file and parsing it with
 ``email.message_from_bytes(policy=default)``; (b) ``maildesk run --once``. Prints messages per
@@ -45,8 +45,13 @@ def _text(rng: random.Random, lines: int) -> str:
     return "\n".join(" ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 14))) for _ in range(lines))
 
 
-def _headers(i: int, rng: random.Random, parent: str | None) -> str:
-    sender = f"user{rng.randint(1, 5000)}@customer{rng.randint(1, 50)}.example"
+def sender_for(rng: random.Random) -> str:
+    return f"user{rng.randint(1, 5000)}@customer{rng.randint(1, 50)}.example"
+
+
+def _headers(i: int, rng: random.Random, parent: str | None, sender: str | None = None) -> str:
+    """A reply comes from ``sender`` (its ticket's requester); a new message from someone new."""
+    sender = sender or sender_for(rng)
     subject = ("Re: " if parent else "") + " ".join(rng.choice(WORDS) for _ in range(5))
     head = (f"From: User {i} <{sender}>\r\nTo: support@example.test\r\nSubject: {subject}\r\n"
             f"Date: Mon, 02 Nov 2026 09:{i % 60:02d}:00 +0000\r\nMessage-ID: <bench{i}@customer.example>\r\n"
@@ -56,13 +61,13 @@ def _headers(i: int, rng: random.Random, parent: str | None) -> str:
     return head
 
 
-def make(i: int, rng: random.Random, parent: str | None) -> bytes:
+def make(i: int, rng: random.Random, parent: str | None, sender: str | None = None) -> bytes:
     body = _text(rng, rng.randint(5, 40))
     if parent:
         body += "\n\nOn Mon, 2 Nov 2026 at 09:00, Support wrote:\n" + "\n".join(
             "> " + line for line in _text(rng, 15).splitlines())
     shape = rng.random()
-    head = _headers(i, rng, parent)
+    head = _headers(i, rng, parent, sender)
     if shape < 0.70:
         return (head + "Content-Type: text/plain; charset=utf-8\r\n\r\n" + body.replace("\n", "\r\n")).encode()
     html = "<html><body>" + "".join(f"<p>{line}</p>" for line in body.splitlines()) + "</body></html>"
@@ -96,6 +101,8 @@ def rules_toml(n: int, end: str = "") -> str:
     return '\n[[tier]]\nname = "L1"\n[[tier]]\nname = "L2"\n\n' + "\n\n".join(out[:n]) + "\n"
 
 
+SLA = '\n[sla.normal]\nfirst_response = "8h"\nnext_update = "2d"\nresolution = "5d"\nbusiness_hours = false\n'
+
 HOSTILE = "\n[[rule]]\nname = \"hostile\"\nif.body_matches = 'a.*a.*a.*a.*a.*b'\nthen.tags = [\"a\"]\n"
 
 
@@ -127,13 +134,13 @@ def generate(n: int, maildir: Path, seed: int = 7) -> int:
     new = maildir / "new"
     for sub in ("new", "cur", "tmp"):
         (maildir / sub).mkdir(parents=True, exist_ok=True)
-    starters: list[str] = []
+    starters: list[tuple[str, str]] = []  # (Message-ID, requester) of each new ticket
     total = 0
     for i in range(n):
-        parent = rng.choice(starters) if starters and rng.random() < 0.6 else None
-        data = make(i, rng, parent)
+        parent, sender = rng.choice(starters) if starters and rng.random() < 0.6 else (None, sender_for(rng))
+        data = make(i, rng, parent, sender)
         if parent is None:
-            starters.append(f"<bench{i}@customer.example>")
+            starters.append((f"<bench{i}@customer.example>", sender))
         (new / f"{1700000000 + i}.{i}.bench").write_bytes(data)
         total += len(data)
     return total
@@ -190,6 +197,7 @@ def main() -> None:
     ap.add_argument("--workers", help='set [intake] workers (default: the config default, "auto")')
     ap.add_argument("--no-notices", action="store_true", help="with [notify] enabled = false: no acknowledgements")
     ap.add_argument("--rules", type=int, default=0, help="routing rules in the config (default 0)")
+    ap.add_argument("--sla", action="store_true", help="with an SLA policy for every ticket ([sla.normal], 24x7)")
     ap.add_argument("--parse-only", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--evaluate-only", action="store_true", help="time only the rules, in this process")
     ap.add_argument("--backtracking", action="store_true", help="with --evaluate-only: patterns RE2 cannot run")
@@ -211,6 +219,8 @@ def main() -> None:
         config.write_text(config.read_text() + f"\n[intake]\nworkers = {args.workers}\n")
     if args.rules:
         config.write_text(config.read_text() + rules_toml(args.rules))
+    if args.sla:
+        config.write_text(config.read_text() + SLA)
     if args.no_notices:
         config.write_text(config.read_text() + "\n[notify]\nenabled = false\n")
     size = generate(args.n, site / "var" / "inbox")

@@ -19,7 +19,7 @@ from maildesk.notify.dispatch import flush, open_transport
 from maildesk.pipeline import Runner
 from maildesk.notify.digest import send_digests
 from maildesk.sla.timers import run_timers
-from maildesk.stage import Context
+from maildesk.stage import Context, Work
 from maildesk.store import Store
 from maildesk.store.faults import FaultLog
 from maildesk.models import RawMessage
@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from maildesk.metrics import Metrics
 
 log = logging.getLogger("maildesk.daemon")
+
+GROUP_SIZE = 100  # messages committed in one transaction (each in its own savepoint)
+GROUP_SECONDS = 0.25  # ... or fewer: what was prepared within this long of the group's first
 
 
 @dataclass
@@ -68,21 +71,38 @@ def drain(source: Source, runner: Runner, stop: threading.Event, stored: threadi
     for batch in _timed(source.batches(store.ledger), source.name, metrics):
         done: list[Settlement] = []
         try:
-            for work in runner.prepare_batch(batch):
-                if stop.is_set():
-                    break
-                outcome = runner.finish(work)
-                done.append(Settlement(work.raw.origin, quarantined=outcome.status == "quarantined"))
-                taken += outcome.status != "already"
-                if metrics is not None:
-                    metrics.ingested(source.name, outcome.status)
+            for group in groups(runner.prepare_batch(batch), stop):
+                for work, outcome in zip(group, runner.finish_group(group)):
+                    done.append(Settlement(work.raw.origin, quarantined=outcome.status == "quarantined"))
+                    taken += outcome.status != "already"
+                    if metrics is not None:
+                        metrics.ingested(source.name, outcome.status)
+                if stored is not None:
+                    stored.set()  # committed: the notices may go while the rest is taken in
         finally:
-            if done and stored is not None:
-                stored.set()  # committed: the notices may go while the mailbox is told
-            _settle(source, store, done)
+            _settle(source, store, done)  # only what committed: a failed group is fetched again
         if stop.is_set():
             break
     return taken
+
+
+def groups(works: Iterator[Work], stop: threading.Event, *, size: int = GROUP_SIZE,
+           seconds: float = GROUP_SECONDS) -> Iterator[list[Work]]:
+    """Prepared messages in groups to commit together: up to ``size``, or what came within
+    ``seconds`` of the first, so a slow worker never holds the others' commit back for long."""
+    group: list[Work] = []
+    started = 0.0
+    for work in works:
+        if stop.is_set():
+            break
+        if not group:
+            started = time.monotonic()
+        group.append(work)
+        if len(group) >= size or time.monotonic() - started >= seconds:
+            yield group
+            group = []
+    if group:
+        yield group
 
 
 def _timed(batches: Iterator[Sequence[RawMessage]], mailbox: str,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from maildesk.agents import AGENT_GATE, AGENT_STEPS
@@ -40,6 +41,8 @@ class Runner:
     ``finish`` runs the rest in one transaction. ``process`` does both.
     """
 
+    _held: list[dict[str, object]] | None = None  # decisions of the open group, logged at its commit
+
     def __init__(self, ctx: Context, steps: Sequence[Step] = PIPELINE, *, pool: PreparePool | None = None) -> None:
         self.ctx = ctx
         self.steps = tuple(steps)
@@ -56,6 +59,25 @@ class Runner:
         if self.pool is not None and len(raws) >= self.pool.min_batch:
             return self.pool.prepare(raws)
         return map(self.prepare, raws)
+
+    def finish_group(self, works: Sequence[Work]) -> list[Outcome]:
+        """Finish ``works`` in one transaction, each message in its own savepoint so that a
+        failure quarantines only that message. Nothing of the group is stored (and nothing
+        logged) unless the whole commit succeeds; StoreUnavailable says it did not."""
+        with self._group():
+            return [self.finish(work) for work in works]
+
+    @contextmanager
+    def _group(self) -> Iterator[None]:
+        self._held = []
+        try:
+            with self.ctx.store.atomic():
+                yield
+            held = self._held
+        finally:
+            self._held = None
+        for fields in held:
+            log.info("decision", extra={"md": fields})
 
     def prepare(self, raw: RawMessage) -> Work:
         """Run the pure steps; a failure is carried in ``work.failure``, never raised."""
@@ -150,7 +172,11 @@ class Runner:
     def _log(self, raw: RawMessage, work: Work, outcome: Outcome) -> None:
         """One line per message decision; its fields go out as structured data, which the text
         formatter writes as escaped ``key=value`` pairs and the JSON one as keys (``maildesk.logs``)."""
-        log.info("decision", extra={"md": decision_fields(raw, work, outcome)})
+        fields = decision_fields(raw, work, outcome)
+        if self._held is not None:
+            self._held.append(fields)
+        else:
+            log.info("decision", extra={"md": fields})
 
 
 def decision_fields(raw: RawMessage, work: Work, outcome: Outcome) -> dict[str, object]:

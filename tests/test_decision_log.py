@@ -58,7 +58,7 @@ def test_a_decision_with_a_line_break_in_its_values_stays_one_line(caplog):
 
     caplog.set_level(logging.INFO, logger="maildesk")
     raw = RawMessage(Origin("inbox", "r1"), b"", None)  # type: ignore[arg-type]
-    Runner._log(None, raw, Work(raw=raw, raw_hash="h"),  # type: ignore[arg-type]
+    Runner._log(Runner.__new__(Runner), raw, Work(raw=raw, raw_hash="h"),
                 Outcome("quarantined", reason="bad\r\nX-Injected: yes"))
     (record,) = [r for r in caplog.records if r.getMessage() == "decision"]
     assert record.md["reason"] == "bad\r\nX-Injected: yes"
