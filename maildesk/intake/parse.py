@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import binascii
+import functools
 import logging
 import re
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from email import policy
+from email.headerregistry import BaseHeader
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
@@ -44,12 +46,33 @@ _BRACKETED = re.compile(r"<([^<>]*)>")
 _FOLD = re.compile(r"\r\n|\r|\n")
 _CTYPE = re.compile(r"[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+")
 _NO_BODIES: tuple[tuple[Message, ...], Message | None] = ((), None)
+_REUSED_HEADER = 1000  # characters: longer header values are parsed each time they are asked for
+
+
+class _ReusingPolicy(policy.EmailPolicy):
+    """``policy.default``, except that a header value asked for again is not parsed again: while
+    the stdlib parser splits a message, and later the MIME walk, each part's Content-Type is asked
+    for about seven times, and every ask builds the header object anew. Header objects are immutable
+    and depend only on name and value, so one made before serves every later ask."""
+
+    def header_fetch_parse(self, name: str, value: str) -> BaseHeader | str:
+        if hasattr(value, "name") or len(value) > _REUSED_HEADER:
+            return super().header_fetch_parse(name, value)
+        return _header(name, value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _header(name: str, value: str) -> BaseHeader | str:
+    return policy.default.header_fetch_parse(name, value)
+
+
+_PARSE = _ReusingPolicy()
 
 
 def parse_bytes(data: bytes) -> EmailMessage:
     """Parse raw bytes with the stdlib; a parser crash becomes a quarantine, never an exception."""
     try:
-        msg = BytesParser(policy=policy.default).parsebytes(data)
+        msg = BytesParser(policy=_PARSE).parsebytes(data)
     except RecursionError:
         raise Quarantine("MIME structure nested too deeply for the parser", kind="error") from None
     except Exception as exc:
