@@ -22,7 +22,7 @@ from maildesk.sla.timers import run_timers
 from maildesk.stage import Context, Work
 from maildesk.store import Store
 from maildesk.store.faults import FaultLog
-from maildesk.models import RawMessage
+from maildesk.models import Outcome, RawMessage
 from maildesk.workers import PreparePool
 
 if TYPE_CHECKING:
@@ -68,11 +68,11 @@ def drain(source: Source, runner: Runner, stop: threading.Event, stored: threadi
     store = runner.ctx.store
     _settle(source, store, store.ledger.unsettled(source.name))
     taken = 0
-    for batch in _timed(source.batches(store.ledger), source.name, metrics):
+    for prepared in ahead(_timed(source.batches(store.ledger), source.name, metrics), runner):
         done: list[Settlement] = []
         try:
-            for group in groups(runner.prepare_batch(batch), stop):
-                for work, outcome in zip(group, runner.finish_group(group)):
+            for group in groups(prepared, stop):
+                for work, outcome in finished(runner, group):
                     done.append(Settlement(work.raw.origin, quarantined=outcome.status == "quarantined"))
                     taken += outcome.status != "already"
                     if metrics is not None:
@@ -84,6 +84,32 @@ def drain(source: Source, runner: Runner, stop: threading.Event, stored: threadi
         if stop.is_set():
             break
     return taken
+
+
+def finished(runner: Runner, group: list[Work]) -> Iterator[tuple[Work, Outcome]]:
+    """Each message of the group with its outcome, all committed together; when the group cannot
+    be (the disk filled up), each message on its own, so what still fits is taken in."""
+    try:
+        outcomes = runner.finish_group(group)
+    except StoreUnavailable as exc:
+        log.warning("%d message(s) could not be committed together (%s); trying each alone", len(group), exc)
+        for work in group:
+            yield work, runner.finish(work)  # raises at the first that cannot be stored either
+        return
+    yield from zip(group, outcomes)
+
+
+def ahead(batches: Iterator[Sequence[RawMessage]], runner: Runner) -> Iterator[Iterator[Work]]:
+    """Each batch's prepared messages; the next batch is read and handed to the workers before
+    this one is finished, so they need not wait while it is committed and the mailbox told."""
+    works = next((runner.prepare_batch(batch) for batch in batches), None)
+    if works is None:
+        return
+    for following in batches:
+        queued = runner.prepare_batch(following)
+        yield works
+        works = queued
+    yield works
 
 
 def groups(works: Iterator[Work], stop: threading.Event, *, size: int = GROUP_SIZE,

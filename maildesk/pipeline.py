@@ -65,7 +65,12 @@ class Runner:
         failure quarantines only that message. Nothing of the group is stored (and nothing
         logged) unless the whole commit succeeds; StoreUnavailable says it did not."""
         with self._group():
-            return [self.finish(work) for work in works]
+            known: set[tuple[str, str]] = set()
+            for mailbox in {work.raw.origin.mailbox for work in works}:  # committed by another process
+                refs = [work.raw.origin.ref for work in works if work.raw.origin.mailbox == mailbox]
+                known.update((mailbox, ref) for ref in self.ctx.store.ledger.known_refs(mailbox, refs))
+            return [self.finish(work, known=(work.raw.origin.mailbox, work.raw.origin.ref) in known)
+                    for work in works]
 
     @contextmanager
     def _group(self) -> Iterator[None]:
@@ -93,10 +98,13 @@ class Runner:
                 return work.but(failure=Failure(step.name, reason[:500]))
         return work
 
-    def finish(self, work: Work, *, retry_of: int | None = None) -> Outcome:
-        """Run the stateful steps in one transaction and record the fate of the message."""
+    def finish(self, work: Work, *, retry_of: int | None = None, known: bool | None = None) -> Outcome:
+        """Run the stateful steps in one transaction and record the fate of the message;
+        ``known`` says whether the ledger has its origin already (None: look it up)."""
         store, raw = self.ctx.store, work.raw
-        if retry_of is None and store.ledger.known_refs(raw.origin.mailbox, [raw.origin.ref]):
+        if known is None and retry_of is None:
+            known = bool(store.ledger.known_refs(raw.origin.mailbox, [raw.origin.ref]))
+        if known and retry_of is None:
             return Outcome("already")
         if work.failure is not None:
             outcome = self._quarantine(work, Quarantine(work.failure.reason, kind=work.failure.kind), retry_of)

@@ -69,15 +69,25 @@ class PreparePool:
         return self._executor
 
     def prepare(self, raws: Sequence[RawMessage]) -> Iterator[Work]:
-        """Prepared work in input order. If a worker dies, the rest is prepared in this process."""
+        """Prepared work in input order; the messages go to the workers now, before the first is
+        asked for. If a worker dies, the rest is prepared in this process."""
+        try:
+            results = self._pool().map(_prepare, raws, chunksize=4)
+        except BrokenProcessPool:
+            results = iter(())  # the pool died before: _collect prepares every message here
+        return self._collect(raws, results)
+
+    def _collect(self, raws: Sequence[RawMessage], results: Iterator[Work]) -> Iterator[Work]:
         from maildesk.pipeline import Runner
 
         done = 0
         try:
-            for work in self._pool().map(_prepare, raws, chunksize=4):
+            for work in results:
                 yield work.but(raw=raws[done])
                 done += 1
         except BrokenProcessPool:
+            pass
+        if done < len(raws):
             log.error("an intake worker process died; preparing %d message(s) in-process", len(raws) - done)
             self.close()
             local = Runner(Context(self.desk, None))  # type: ignore[arg-type]

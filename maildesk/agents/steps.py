@@ -32,17 +32,17 @@ class CustomerReply:
             return work  # a stranger's mail neither wakes nor rates the ticket
         if sender.addr in agents_of(ctx):
             return work
-        state = ctx.store.work.state(work.ticket_id)
-        if state is None:
+        status = ctx.store.work.statuses([work.ticket_id]).get(work.ticket_id)
+        if status is None:
             return work
-        if state.status in ("resolved", "closed") and (rating := parse_rating(work.new_text)):
+        if status in ("resolved", "closed") and (rating := parse_rating(work.new_text)):
             if ctx.store.work.rate(work.ticket_id, score=rating.score, comment=rating.comment, by=sender.addr,
                                    at=ctx.desk.clock()):
                 return work  # a rating is thanks, not a new problem: the ticket stays as it is
-        if not self._wakes(state.status, work.ticket_id, ctx):
+        if not self._wakes(status, work.ticket_id, ctx):
             return work
         ctx.store.work.set_status(work.ticket_id, "open", actor=sender.addr, at=ctx.desk.clock(),
-                                  reason=f"the customer replied to a {state.status} ticket")
+                                  reason=f"the customer replied to a {status} ticket")
         return work.but(changed=True)
 
     def _wakes(self, status: str, ticket_id: int, ctx: Context) -> bool:

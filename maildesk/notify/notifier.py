@@ -144,11 +144,13 @@ class Notifier:
 NO_FILES = Selection((), (), 0, ())
 
 
-def ticket_context(ctx: Context, ticket_id: int) -> dict[str, Any]:
-    """The variables every notice about a ticket gets: the desk, the ticket, the self-help links."""
+def ticket_context(ctx: Context, ticket_id: int, *, summary: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The variables every notice about a ticket gets: the desk, the ticket (its ``summary``, when
+    read already), the self-help links."""
     desk = ctx.desk.config.desk
     links = [{"title": t, "url": u} for t, u in ctx.desk.config.notify.help_links]
-    return {"desk": {"name": desk.name, "address": desk.address}, "ticket": ctx.store.tickets.summary(ticket_id),
+    return {"desk": {"name": desk.name, "address": desk.address},
+            "ticket": summary if summary is not None else ctx.store.tickets.summary(ticket_id),
             "help_links": links, "articles": []}
 
 

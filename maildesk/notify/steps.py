@@ -73,13 +73,14 @@ class AlertTier:
             return work
         if ctx.desk.config.outbound is None:
             return work
-        parsed = work.need_parsed()
-        context = ticket_context(ctx, work.ticket_id)
-        context["message"] = message_context(parsed, work.new_text)
-        context["articles"] = suggested_articles(ctx, f"{parsed.subject}\n{work.new_text}")
-        ticket = context["ticket"]
+        parsed, ticket = work.need_parsed(), ctx.store.tickets.summary(work.ticket_id)
         tier = ctx.desk.config.tier(ticket["tier"])
         agents = (ticket["assignee"],) if ticket.get("assignee") else tier.agents if tier else ()
+        if not agents:
+            return work
+        context = ticket_context(ctx, work.ticket_id, summary=ticket)
+        context["message"] = message_context(parsed, work.new_text)
+        context["articles"] = suggested_articles(ctx, f"{parsed.subject}\n{work.new_text}")
         notifier = Notifier(ctx)
         files = ctx.store.attachments.of_message(work.message_pk) if work.message_pk else []
         for agent in agents:

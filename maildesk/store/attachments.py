@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlite_utils import Database
@@ -44,7 +44,9 @@ class AttachmentStore:
                                  [ticket_id, recipient.lower()])
         return frozenset(str(r[0]) for r in rows)
 
-    def mark_sent(self, ticket_id: int, recipient: str, digests: Iterable[str], *, at: datetime) -> None:
+    def mark_sent(self, ticket_id: int, recipient: str, digests: Sequence[str], *, at: datetime) -> None:
+        if not digests:
+            return
         self.conn.executemany(
             "INSERT OR IGNORE INTO files_sent (ticket_id, recipient, sha256, sent_at) VALUES (?, ?, ?, ?)",
             [(ticket_id, recipient.lower(), d, at.isoformat()) for d in digests])

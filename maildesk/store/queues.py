@@ -31,6 +31,8 @@ class QueueStore:
             " NULL, ?, ?)", [ticket_id, at.isoformat(), tier, json.dumps(detail)])
 
     def add_tags(self, ticket_id: int, tags: Sequence[str]) -> None:
+        if not tags:
+            return
         self.conn.executemany("INSERT OR IGNORE INTO ticket_tags (ticket_id, tag) VALUES (?, ?)",
                               [(ticket_id, tag) for tag in tags])
 

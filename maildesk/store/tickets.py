@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -206,7 +206,9 @@ class TicketStore:
         """A Message-ID the desk sent for this ticket: replies to it thread here."""
         self.conn.execute("INSERT INTO message_refs (ref, ticket_id, own) VALUES (?, ?, 1)", [message_id, ticket_id])
 
-    def add_participants(self, ticket_id: int, people: Iterable[Address], *, role: str, now: datetime) -> None:
+    def add_participants(self, ticket_id: int, people: Sequence[Address], *, role: str, now: datetime) -> None:
+        if not people:
+            return
         self.conn.executemany(
             "INSERT OR IGNORE INTO participants (ticket_id, address, name, role, added_at) VALUES (?, ?, ?, ?, ?)",
             [(ticket_id, p.addr, p.name, role, now.isoformat()) for p in people],
