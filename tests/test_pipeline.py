@@ -9,6 +9,7 @@ import pytest
 from desktools import harness
 from mailfactory import make_dsn, make_message, message_id_of
 from maildesk.errors import StoreUnavailable
+from maildesk.models import Origin, RawMessage
 from maildesk.pipeline import PIPELINE, Runner
 from maildesk.stage import Context
 from maildesk.store import views
@@ -220,3 +221,65 @@ def test_raw_bytes_are_kept_for_every_stored_message(h):
     data = make_message()
     out = h.take(data)
     assert h.store.tickets.raw(out.message_pk) == data
+
+
+# Groups: several messages in one transaction, each in its own savepoint.
+
+
+class ExplodesOn:
+    """Fails for the message whose subject names it, after the steps before it wrote their part."""
+
+    name = "explode-on"
+    pure = False
+
+    def process(self, work, ctx):
+        if "explode" in work.need_parsed().subject:
+            raise ValueError("boom")
+        return work
+
+
+def _works(h, messages):
+    return [h.runner.prepare(RawMessage(Origin("test", f"g{i}"), data, h.desk.clock()))
+            for i, data in enumerate(messages)]
+
+
+def test_one_failure_in_a_group_quarantines_only_that_message(h):
+    h.runner = Runner(Context(h.desk, h.store), steps=(*PIPELINE, ExplodesOn()))
+    messages = [make_message(subject=f"Printer {n}") for n in range(3)]
+    messages.insert(1, make_message(subject="please explode"))
+    outcomes = h.runner.finish_group(_works(h, messages))
+    assert [o.status for o in outcomes] == ["stored", "quarantined", "stored", "stored"]
+    assert h.ticket_count() == 3 and h.message_count() == 3  # the failed one's ticket was rolled back alone
+    assert "boom" in h.store.quarantine.get(outcomes[1].quarantine_id).reason
+    assert h.store.ledger.known_refs("test", ["g0", "g1", "g2", "g3"]) == {"g0", "g1", "g2", "g3"}
+
+
+def test_a_group_that_cannot_commit_stores_nothing_and_logs_no_decision(h, caplog):
+    import logging
+
+    h.runner = Runner(Context(h.desk, h.store), steps=(*PIPELINE, ExplodesOn()))
+    works = _works(h, [make_message(subject="Printer 1"), make_message(subject="Printer 2")])
+    caplog.set_level(logging.INFO, logger="maildesk.intake")
+    original = h.store.ledger.record
+    calls = []
+
+    def record(*args, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise sqlite3.OperationalError("database is locked")
+        return original(*args, **kw)
+
+    h.store.ledger.record = record
+    with pytest.raises(StoreUnavailable):
+        h.runner.finish_group(works)
+    assert h.message_count() == 0 and not h.store.ledger.known_refs("test", ["g0", "g1"])
+    assert not [r for r in caplog.records if r.getMessage() == "decision"]
+
+
+def test_a_group_commits_once(h):
+    statements = []
+    h.store.db.conn.set_trace_callback(statements.append)
+    h.runner.finish_group(_works(h, [make_message(subject=f"Printer {n}") for n in range(5)]))
+    h.store.db.conn.set_trace_callback(None)
+    assert [s for s in statements if s.startswith(("BEGIN", "COMMIT"))] == ["BEGIN IMMEDIATE", "COMMIT"]
+    assert h.message_count() == 5
