@@ -74,6 +74,27 @@ def test_maildir_transport_writes_each_notice_once(tmp_path):
     assert len(list((outbox / "new").iterdir())) == 2
 
 
+def commits_while(h, action):
+    statements = []
+    h.store.db.conn.set_trace_callback(statements.append)
+    try:
+        action()
+    finally:
+        h.store.db.conn.set_trace_callback(None)
+    return sum(s == "COMMIT" for s in statements)
+
+
+def test_a_maildir_burst_is_recorded_in_one_commit_and_smtp_notice_by_notice(tmp_path, smtp_server):
+    h = harness(tmp_path)
+    queue(h, 10)
+    outbox = tmp_path / "var" / "outbox"
+    assert commits_while(h, lambda: flush(h.desk, h.store, MaildirSender(outbox))) == 2  # sending, then sent
+    assert statuses(h) == ["sent"] * 10
+    queue(h, 5, recipient="dan@customer.example")
+    assert commits_while(h, lambda: flush(h.desk, h.store, smtp(smtp_server))) == 1 + 5  # each as it is known
+    assert statuses(h) == ["sent"] * 15
+
+
 def test_the_configured_relay_is_reached_over_starttls_with_a_private_ca_and_our_helo_name(tmp_path,
                                                                                            make_smtp_server):
     server = make_smtp_server(starttls=True)

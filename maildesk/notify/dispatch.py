@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Protocol
 
 from maildesk.auth import for_login
@@ -23,6 +24,10 @@ BURST = 50  # notices per connection
 
 
 class Transport(Protocol):
+    #: Whether delivering a message again after a crash writes nothing twice (the Maildir's
+    #: names follow from the row and its bytes); then a burst's outcomes are committed together.
+    idempotent: bool
+
     def send(self, deliveries: list[Delivery], on_result: OnResult = ...) -> list[DeliveryResult]: ...
 
 
@@ -50,14 +55,16 @@ def flush(desk: Desk, store: Store, transport: Transport, *, metrics: Metrics | 
 def _burst(desk: Desk, store: Store, transport: Transport, due: list[tuple[OutboxEntry, bytes]],
            counts: Counter[str], metrics: Metrics | None) -> None:
     """One burst over the transport; each outcome is committed on its own the moment it is known,
-    so a crash mid-burst resends at most the notice in flight (and the Maildir not even that)."""
+    so a crash mid-burst resends at most the notice in flight. An idempotent transport's outcomes
+    are committed together after the burst: what a crash cut off is found written, not written again."""
     with store.atomic():
         store.outbox.mark_sending([entry.id for entry, _ in due])
     kinds = {entry.id: entry.kind for entry, _ in due}
     recorded: set[int] = set()
+    together = getattr(transport, "idempotent", False)
 
     def settle(key: int, result: DeliveryResult | None) -> None:
-        with store.atomic():
+        with store.atomic():  # within the burst's own transaction for an idempotent transport
             outcome = _record(store, key, result, desk)
         recorded.add(key)
         counts[outcome] += 1
@@ -66,10 +73,12 @@ def _burst(desk: Desk, store: Store, transport: Transport, due: list[tuple[Outbo
 
     deliveries = [Delivery(key=e.id, envelope_from=e.envelope_from, recipients=(e.recipient,), data=data,
                            smtputf8=e.smtputf8, resumed=e.status == "sending") for e, data in due]
-    results = {r.key: r for r in transport.send(deliveries, lambda r: settle(r.key, r))}
-    for delivery in deliveries:
-        if delivery.key not in recorded:  # the transport gave up on it without reporting it
-            settle(delivery.key, results.get(delivery.key))
+    results = {r.key: r for r in transport.send(deliveries, (lambda r: None) if together else
+                                                     (lambda r: settle(r.key, r)))}
+    with store.atomic() if together else nullcontext():
+        for delivery in deliveries:
+            if delivery.key not in recorded:  # reported together, or given up on without a report
+                settle(delivery.key, results.get(delivery.key))
 
 
 def _record(store: Store, entry_id: int, result: DeliveryResult | None, desk: Desk) -> str:

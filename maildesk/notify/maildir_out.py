@@ -30,6 +30,8 @@ class MaildirSender:
     ``new`` or ``cur`` is ``sent`` without being written twice.
     """
 
+    idempotent = True  # a resumed delivery already written is found by its name, not written again
+
     def __init__(self, path: Path | str, *, clock: Clock = system_clock) -> None:
         self.path = Path(path)
         self.clock = clock

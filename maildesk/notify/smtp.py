@@ -79,6 +79,8 @@ class SmtpSender:
     been delivered, and a retry with the same Message-ID is accepted (at-least-once).
     """
 
+    idempotent = False  # a message handed to the server again is delivered again
+
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings
         self.connections = 0
