@@ -1,6 +1,6 @@
 """Acknowledgement latency: IMAP APPEND to the acknowledgement accepted by SMTP, with IDLE.
 
-usage: python bench/ack_latency.py [-n 200] [--gap 0.2] [--agents N] [--timeout 30]
+usage: python bench/ack_latency.py [-n 200] [--gap 0.2] [--agents N] [--full] [--timeout 30]
 
 Starts a throwaway Dovecot and an aiosmtpd server (the test servers in tests/) and runs the
 daemon (``run_forever``: one IMAP mailbox with IDLE, outbound SMTP, notices on, one L1 tier)
@@ -9,6 +9,8 @@ seconds apart, and stamps ``perf_counter()`` just before each APPEND and when th
 accepts the acknowledgement (matched by its In-Reply-To). The stored stamp comes from the
 pipeline's INFO log line, written after the message's transaction committed. Exits non-zero
 when an acknowledgement (or, with ``--agents``, an alert) is missing after ``--timeout``.
+``--full`` configures what ``bench/ingest.py --rules 200 --sla`` does: 200 routing rules and an
+SLA policy for every ticket.
 """
 
 from __future__ import annotations
@@ -24,14 +26,16 @@ import sys
 import tempfile
 import threading
 import time
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from imapserver import DovecotServer, find_dovecot  # noqa: E402
 from smtpserver import Received, SmtpTestServer  # noqa: E402
 
+from bench.ingest import SLA, rules_toml  # noqa: E402
 from maildesk.config import build  # noqa: E402
 from maildesk.service import run_forever  # noqa: E402
 from maildesk.desk import Desk  # noqa: E402
@@ -103,7 +107,7 @@ def start_with_retry(make):  # type: ignore[no-untyped-def]
     raise AssertionError("unreachable")
 
 
-def make_desk(site: Path, imap: DovecotServer, smtp: SmtpTestServer, agents: int) -> Desk:
+def make_desk(site: Path, imap: DovecotServer, smtp: SmtpTestServer, agents: int, *, full: bool = False) -> Desk:
     os.environ[PASSWORD_ENV] = imap.password
     data = {
         "desk": {"name": "Bench Support", "address": "support@example.test", "data_dir": "var"},
@@ -114,6 +118,9 @@ def make_desk(site: Path, imap: DovecotServer, smtp: SmtpTestServer, agents: int
         "notify": {"enabled": True},
         "tier": [{"name": "L1", "agents": [f"agent{i}@example.test" for i in range(agents)]}],
     }
+    if full:
+        extra = tomllib.loads(rules_toml(200) + SLA)
+        data.update(rule=extra["rule"], sla=extra["sla"], tier=[*data["tier"], {"name": "L2"}])
     config = build(data, base=site, source=site / "maildesk.toml")
     write_secret(config.desk.secret_file)
     desk = Desk.load(config)
@@ -194,7 +201,7 @@ def report(args: argparse.Namespace, sent: dict, acks: dict, alerts: dict, logs:
 def run(args: argparse.Namespace, site: Path, imap: DovecotServer, smtp: StampingSmtp) -> int:
     logs = LogStamps()
     logs.attach()
-    desk = make_desk(site, imap, smtp, args.agents)
+    desk = make_desk(site, imap, smtp, args.agents, full=args.full)
     stop = threading.Event()
     daemon = threading.Thread(target=run_forever, args=(desk,), kwargs={"stop": stop}, name="daemon")
     daemon.start()
@@ -225,6 +232,7 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=200, help="messages to append (default 200)")
     ap.add_argument("--gap", type=float, default=0.2, help="seconds between APPENDs (default 0.2)")
     ap.add_argument("--agents", type=int, default=0, help="agents in the L1 tier: alerts too (default 0)")
+    ap.add_argument("--full", action="store_true", help="with 200 routing rules and an SLA policy")
     ap.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the last notice")
     args = ap.parse_args()
     binary = find_dovecot()
