@@ -33,6 +33,17 @@ def test_due_notices_come_oldest_first_with_their_bytes(outbox):
     assert outbox.due(T0 - timedelta(seconds=1)) == []
 
 
+def test_due_reads_in_due_order_from_its_index_without_sorting_every_waiting_notice(outbox):
+    put(outbox, 3)
+    statements = []
+    outbox.conn.set_trace_callback(statements.append)
+    outbox.due(T0, limit=2)
+    outbox.conn.set_trace_callback(None)
+    (sql,) = [s for s in statements if s.lstrip().startswith("SELECT")]
+    plan = " ".join(row[-1] for row in outbox.conn.execute("EXPLAIN QUERY PLAN " + sql))
+    assert "outbox_due" in plan and "TEMP B-TREE" not in plan, plan
+
+
 def test_temporary_failures_back_off_then_give_up(outbox):
     (entry,) = put(outbox)
     now = T0

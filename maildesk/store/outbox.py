@@ -60,9 +60,13 @@ class OutboxStore:
         return int(cur.lastrowid or 0)
 
     def due(self, now: datetime, *, limit: int = 100) -> list[tuple[OutboxEntry, bytes]]:
-        """Notices to send now, oldest first; ``sending`` ones were cut off by a crash and go again."""
+        """Notices to send now, oldest first; ``sending`` ones were cut off by a crash and go again.
+
+        Read in due order from ``outbox_due``: on the status index SQLite would sort every waiting
+        notice for each burst, which made draining 40,000 of them take a minute."""
         rows = self.conn.execute(
-            f"SELECT {_COLUMNS}, data FROM outbox WHERE status IN ('queued', 'sending') AND next_attempt_at <= ?"
+            f"SELECT {_COLUMNS}, data FROM outbox INDEXED BY outbox_due"
+            " WHERE status IN ('queued', 'sending') AND next_attempt_at <= ?"
             " ORDER BY next_attempt_at, id LIMIT ?", [now.isoformat(), limit]).fetchall()
         return [(_entry(row[:-1]), bytes(row[-1])) for row in rows]
 
