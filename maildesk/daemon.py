@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -14,24 +12,21 @@ from maildesk.desk import Desk
 from maildesk.auth import for_login
 from maildesk.errors import AuthFailed, ConfigError, MailboxError, StoreFailed, StoreUnavailable
 from maildesk.health import MailboxMonitor, StorageWatch
-from maildesk.mailbox import Settlement, Source, open_source
+from maildesk.mailbox import open_source
+from maildesk.drain import drain
 from maildesk.notify.dispatch import flush, open_transport
 from maildesk.pipeline import Runner
 from maildesk.notify.digest import send_digests
 from maildesk.sla.timers import run_timers
-from maildesk.stage import Context, Work
+from maildesk.stage import Context
 from maildesk.store import Store
 from maildesk.store.faults import FaultLog
-from maildesk.models import Outcome, RawMessage
 from maildesk.workers import PreparePool
 
 if TYPE_CHECKING:
     from maildesk.metrics import Metrics
 
 log = logging.getLogger("maildesk.daemon")
-
-GROUP_SIZE = 100  # messages committed in one transaction (each in its own savepoint)
-GROUP_SECONDS = 0.25  # ... or fewer: what was prepared within this long of the group's first
 
 
 @dataclass
@@ -48,100 +43,6 @@ class Backoff:
 
     def reset(self) -> None:
         self.current = 0.0
-
-
-def _settle(source: Source, store: Store, done: list[Settlement]) -> None:
-    if not done:
-        return
-    store.sync()  # durable before the mailbox is told anything
-    source.settle(done)
-    with store.atomic():
-        store.ledger.mark_settled(source.name, [s.origin.ref for s in done])
-
-
-def drain(source: Source, runner: Runner, stop: threading.Event, stored: threading.Event | None = None,
-          metrics: Metrics | None = None) -> int:
-    """Commit every waiting message, then flag/move it; returns how many were taken in.
-
-    ``stored`` is set after each batch that took mail in, so its notices go out during a backlog.
-    """
-    store = runner.ctx.store
-    _settle(source, store, store.ledger.unsettled(source.name))
-    taken = 0
-    for prepared in ahead(_timed(source.batches(store.ledger), source.name, metrics), runner):
-        done: list[Settlement] = []
-        try:
-            for group in groups(prepared, stop):
-                for work, outcome in finished(runner, group):
-                    done.append(Settlement(work.raw.origin, quarantined=outcome.status == "quarantined"))
-                    taken += outcome.status != "already"
-                    if metrics is not None:
-                        metrics.ingested(source.name, outcome.status)
-                if stored is not None:
-                    stored.set()  # committed: the notices may go while the rest is taken in
-        finally:
-            _settle(source, store, done)  # only what committed: a failed group is fetched again
-        if stop.is_set():
-            break
-    return taken
-
-
-def finished(runner: Runner, group: list[Work]) -> Iterator[tuple[Work, Outcome]]:
-    """Each message of the group with its outcome, all committed together; when the group cannot
-    be (the disk filled up), each message on its own, so what still fits is taken in."""
-    try:
-        outcomes = runner.finish_group(group)
-    except StoreUnavailable as exc:
-        log.warning("%d message(s) could not be committed together (%s); trying each alone", len(group), exc)
-        for work in group:
-            yield work, runner.finish(work)  # raises at the first that cannot be stored either
-        return
-    yield from zip(group, outcomes)
-
-
-def ahead(batches: Iterator[Sequence[RawMessage]], runner: Runner) -> Iterator[Iterator[Work]]:
-    """Each batch's prepared messages; the next batch is read and handed to the workers before
-    this one is finished, so they need not wait while it is committed and the mailbox told."""
-    works = next((runner.prepare_batch(batch) for batch in batches), None)
-    if works is None:
-        return
-    for following in batches:
-        queued = runner.prepare_batch(following)
-        yield works
-        works = queued
-    yield works
-
-
-def groups(works: Iterator[Work], stop: threading.Event, *, size: int = GROUP_SIZE,
-           seconds: float = GROUP_SECONDS) -> Iterator[list[Work]]:
-    """Prepared messages in groups to commit together: up to ``size``, or what came within
-    ``seconds`` of the first, so a slow worker never holds the others' commit back for long."""
-    group: list[Work] = []
-    started = 0.0
-    for work in works:
-        if stop.is_set():
-            break
-        if not group:
-            started = time.monotonic()
-        group.append(work)
-        if len(group) >= size or time.monotonic() - started >= seconds:
-            yield group
-            group = []
-    if group:
-        yield group
-
-
-def _timed(batches: Iterator[Sequence[RawMessage]], mailbox: str,
-           metrics: Metrics | None) -> Iterator[Sequence[RawMessage]]:
-    """The batches, each one's fetch time observed (the wait for the server, not our work on it)."""
-    while True:
-        started = time.monotonic()
-        batch = next(batches, None)
-        if batch is None:
-            return
-        if metrics is not None:
-            metrics.fetch_seconds(mailbox, time.monotonic() - started)
-        yield batch
 
 
 def run_once(desk: Desk, *, mailboxes: tuple[MailboxConfig, ...] | None = None) -> int:
