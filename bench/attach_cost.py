@@ -29,7 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.ingest import _headers, _text, sender_for, timed  # noqa: E402
+from bench import ingest  # noqa: E402
+from bench.ingest import _headers, _text, timed  # noqa: E402
 
 SETUPS = ("text", "files", "listed")
 TIERS = ('\n[[tier]]\nname = "L1"\nagents = ["alice@example.test", "bob@example.test"]\n'
@@ -78,20 +79,10 @@ def make(i: int, rng: random.Random, parent: str | None, sender: str, *, files: 
 
 
 def generate(n: int, maildir: Path, *, files: bool, seed: int = 11) -> int:
-    """Write the N messages into ``maildir``; the same seed gives the same texts with or without files."""
-    rng = random.Random(seed)
-    for sub in ("new", "cur", "tmp"):
-        (maildir / sub).mkdir(parents=True, exist_ok=True)
-    starters: list[tuple[str, str]] = []  # (Message-ID, requester) of each new ticket
-    total = 0
-    for i in range(n):
-        parent, sender = rng.choice(starters) if starters and rng.random() < 0.6 else (None, sender_for(rng))
-        data = make(i, random.Random(rng.random()), parent, sender, files=files)
-        if parent is None:
-            starters.append((f"<bench{i}@customer.example>", sender))
-        (maildir / "new" / f"{1700000000 + i}.{i}.bench").write_bytes(data)
-        total += len(data)
-    return total
+    """Write the N messages into ``maildir``; the same seed gives the same texts with or without
+    files (each message draws from its own generator, seeded from the shared one)."""
+    return ingest.generate(n, maildir, seed, lambda i, rng, parent, sender: make(
+        i, random.Random(rng.random()), parent, sender, files=files))
 
 
 def _size(path: Path) -> int:

@@ -31,6 +31,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -129,8 +130,12 @@ def evaluate_only(n: int, rules: int, *, backtracking: bool, hostile: bool, repe
           f"median {statistics.median(runs):.0f} us ({repeat} runs)")
 
 
-def generate(n: int, maildir: Path, seed: int = 7) -> int:
+def generate(n: int, maildir: Path, seed: int = 7,
+             make_one: Callable[[int, random.Random, str | None, str], bytes] | None = None) -> int:
+    """Write N messages into ``maildir``: 40% new tickets, 60% replies from their requesters.
+    ``make_one(i, rng, parent, sender)`` builds each (default: ``make``)."""
     rng = random.Random(seed)
+    make_one = make_one or make
     new = maildir / "new"
     for sub in ("new", "cur", "tmp"):
         (maildir / sub).mkdir(parents=True, exist_ok=True)
@@ -138,7 +143,7 @@ def generate(n: int, maildir: Path, seed: int = 7) -> int:
     total = 0
     for i in range(n):
         parent, sender = rng.choice(starters) if starters and rng.random() < 0.6 else (None, sender_for(rng))
-        data = make(i, rng, parent, sender)
+        data = make_one(i, rng, parent, sender)
         if parent is None:
             starters.append((f"<bench{i}@customer.example>", sender))
         (new / f"{1700000000 + i}.{i}.bench").write_bytes(data)
