@@ -43,6 +43,8 @@ from maildesk.tokens import write_secret  # noqa: E402
 class OnePerMessage:
     """A transport that opens one SMTP connection for every notice (the sender, one at a time)."""
 
+    idempotent = False
+
     def __init__(self, sender: SmtpSender) -> None:
         self.sender = sender
 

@@ -61,7 +61,7 @@ def _burst(desk: Desk, store: Store, transport: Transport, due: list[tuple[Outbo
         store.outbox.mark_sending([entry.id for entry, _ in due])
     kinds = {entry.id: entry.kind for entry, _ in due}
     recorded: set[int] = set()
-    together = getattr(transport, "idempotent", False)
+    together = transport.idempotent
 
     def settle(key: int, result: DeliveryResult | None) -> None:
         with store.atomic():  # within the burst's own transaction for an idempotent transport
