@@ -133,3 +133,16 @@ def test_a_digest_claimed_by_another_process_is_not_sent_again(h):
     with h.store.atomic():
         assert h.store.queues.claim_digest(ALICE, "2026-11-02", tickets=1, at=h.desk.clock())
     assert send_digests(Context(h.desk, h.store)) == 1 and set(digests(h)) == {BOB}
+
+
+def test_who_had_a_day_s_digest_is_read_from_the_key_on_every_tick():
+    from maildesk.store import Store
+
+    store = Store.memory()
+    statements = []
+    store.db.conn.set_trace_callback(statements.append)
+    store.queues.digests_had("2026-12-07")
+    store.db.conn.set_trace_callback(None)
+    (sql,) = statements
+    plan = " ".join(row[-1] for row in store.db.conn.execute("EXPLAIN QUERY PLAN " + sql))
+    assert "SEARCH" in plan and "SCAN" not in plan, plan

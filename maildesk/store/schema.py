@@ -386,6 +386,6 @@ def digests(db: Database) -> None:
             tickets INTEGER NOT NULL,
             outbox_id INTEGER,
             made_at TEXT NOT NULL,
-            PRIMARY KEY (agent, day)
+            PRIMARY KEY (day, agent)
         ) WITHOUT ROWID
         """)
